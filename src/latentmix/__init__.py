@@ -1,0 +1,22 @@
+"""latentmix: latent-variable models — Gaussian mixtures by EM, K-means, and more.
+
+Public names are re-exported here explicitly; implementation modules are private.
+"""
+
+from latentmix._exceptions import (
+    CollapseWarning,
+    ConvergenceWarning,
+    ModelFileError,
+    NotFittedError,
+)
+from latentmix._version import __version__
+from latentmix.mixture import GaussianMixture
+
+__all__ = [
+    "CollapseWarning",
+    "ConvergenceWarning",
+    "GaussianMixture",
+    "ModelFileError",
+    "NotFittedError",
+    "__version__",
+]

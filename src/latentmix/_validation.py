@@ -1,0 +1,131 @@
+"""Input checks shared by every estimator: normalise once at the edge, then one code path."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+__all__ = [
+    "check_X_fit",
+    "check_X_predict",
+    "check_finite",
+    "check_n_rows",
+    "check_random_state",
+    "check_sample_weight",
+]
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def check_random_state(seed: Any) -> np.random.RandomState:
+    """Turn ``None``, an int or a RandomState into a RandomState (scikit-learn's rule)."""
+    from sklearn.utils import check_random_state as _check
+
+    return _check(seed)
+
+
+def check_finite(X: NDArray[np.floating[Any]], *, name: str = "X", allow_nan: bool = False) -> None:
+    """Raise a ValueError naming the count of NaN or infinite entries and what to do."""
+    if X.size == 0:
+        return
+    # One reduction first: the common case (all finite) costs a single pass.
+    if np.isfinite(np.sum(X, dtype=np.float64)) and not np.isnan(X).any():
+        return
+    n_nan = int(np.count_nonzero(np.isnan(X)))
+    n_inf = int(np.count_nonzero(np.isinf(X)))
+    if n_inf:
+        raise ValueError(
+            f"Input {name} contains infinity in {n_inf} entries. Mixture models need finite "
+            "values: remove those rows or replace the values before fitting."
+        )
+    if n_nan and not allow_nan:
+        raise ValueError(
+            f"Input {name} contains NaN (missing values) in {n_nan} entries. Missing-value EM "
+            "is not supported yet: drop those rows or impute them first."
+        )
+    if not np.isfinite(np.sum(X, dtype=np.float64)) and n_nan == 0:
+        # Finite entries whose float64 sum overflows are fine.
+        return
+
+
+def check_X_fit(estimator: Any, X: ArrayLike, *, min_samples: int = 1) -> NDArray[np.floating[Any]]:
+    """Validate X in ``fit``: 2-D, numeric, finite, float32 or float64; sets n_features_in_."""
+    Xv = validate_data(
+        estimator,
+        X,
+        reset=True,
+        dtype=FLOAT_DTYPES,
+        ensure_2d=True,
+        ensure_all_finite=False,
+        ensure_min_samples=1,
+    )
+    check_finite(Xv)
+    check_n_rows(Xv, min_samples)
+    return np.asarray(Xv)
+
+
+def check_n_rows(X: NDArray[Any], min_samples: int, what: str = "n_components") -> None:
+    if X.shape[0] < min_samples:
+        raise ValueError(
+            f"Expected n_samples >= {what}, but got n_samples={X.shape[0]} and "
+            f"{what}={min_samples}. Use fewer components or provide more samples."
+        )
+
+
+def check_X_predict(estimator: Any, X: ArrayLike) -> NDArray[np.floating[Any]]:
+    """Validate X after ``fit``: fitted estimator, same features, finite values."""
+    check_is_fitted(estimator)
+    Xv = validate_data(
+        estimator,
+        X,
+        reset=False,
+        dtype=FLOAT_DTYPES,
+        ensure_2d=True,
+        ensure_all_finite=False,
+    )
+    check_finite(Xv)
+    return np.asarray(Xv)
+
+
+def check_sample_weight(
+    sample_weight: ArrayLike | None, n_samples: int, dtype: Any = np.float64
+) -> NDArray[np.float64] | None:
+    """Validate sample weights: 1-D, one per row, finite, non-negative, not all zero.
+
+    Returns None when no weights are given (every row weighs 1), so the fast path can skip
+    the multiplication.
+    """
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, numbers.Number):
+        return np.full(n_samples, float(sample_weight), dtype=np.float64)  # type: ignore[arg-type]
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise ValueError(
+            f"sample_weight must be numeric, got dtype {w.dtype}. Pass an array of "
+            "non-negative numbers, one per row of X."
+        )
+    w = w.astype(np.float64, copy=False)
+    if w.ndim != 1:
+        raise ValueError(
+            f"Sample weights must be 1D array or scalar, got an array of shape {w.shape}. "
+            "Pass one non-negative weight per row of X."
+        )
+    if w.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight.shape == ({w.shape[0]},), expected ({n_samples},): pass one "
+            "weight per row of X."
+        )
+    if not np.all(np.isfinite(w)):
+        raise ValueError("sample_weight contains NaN or infinity: every weight must be finite.")
+    if np.any(w < 0):
+        raise ValueError(
+            "Negative values in data passed to sample_weight: weights must be non-negative."
+        )
+    if not np.any(w > 0):
+        raise ValueError("All sample weights are zero: at least one row must have positive weight.")
+    return w

@@ -1,0 +1,5 @@
+"""Mixture models: Gaussian mixtures by EM (and, as they land, variational and Bernoulli)."""
+
+from latentmix.mixture._gaussian_mixture import GaussianMixture
+
+__all__ = ["GaussianMixture"]

@@ -1,0 +1,625 @@
+"""Gaussian mixture models fitted by Expectation-Maximization."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from sklearn.base import BaseEstimator, DensityMixin
+
+from latentmix._exceptions import CollapseWarning
+from latentmix._param_validation import (
+    ArrayLike as ArrayLikeC,
+)
+from latentmix._param_validation import (
+    Boolean,
+    Interval,
+    NoneOr,
+    Options,
+    RandomStateLike,
+    validate_params,
+)
+from latentmix._validation import (
+    check_random_state,
+    check_sample_weight,
+    check_X_fit,
+    check_X_predict,
+)
+from latentmix.em._data import ArrayData, DataSource, chunk_rows
+from latentmix.em._loop import EMFamily, run_em
+from latentmix.gaussian._kernels import chunk_width as _chunk_width
+from latentmix.gaussian._kernels import estep_stats, predict_rows, score_rows
+from latentmix.gaussian._mstep import mstep, stats_from_resp
+from latentmix.gaussian._params import (
+    COVARIANCE_TYPES,
+    GaussianParams,
+    IllConditionedError,
+    covariances_from_precisions,
+    n_parameters,
+    precisions_cholesky_from_covariances,
+    precisions_cholesky_from_precisions,
+    precisions_from_cholesky,
+)
+from latentmix.gaussian._stats import GaussianStats
+
+__all__ = ["GaussianMixture"]
+
+logger = logging.getLogger("latentmix")
+
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+class _GaussianFamily(EMFamily[GaussianParams, GaussianStats]):
+    """The Gaussian family's steps for the EM loop, configured by a GaussianMixture."""
+
+    def __init__(self, est: GaussianMixture, n_features: int) -> None:
+        self.est = est
+        self.n_components = int(est.n_components)
+        self.covariance_type = str(est.covariance_type)
+        self.reg_covar = float(est.reg_covar)
+        self.n_features = n_features
+        self.chunk_width = _chunk_width(self.n_components, n_features, self.covariance_type)
+        self.n_reseeded = 0
+
+    # -- initialisation ------------------------------------------------------------------
+    def initialize(self, data: DataSource, random_state: np.random.RandomState) -> GaussianParams:
+        est = self.est
+        given = (est.weights_init, est.means_init, est.precisions_init)
+        if all(v is not None for v in given):
+            params = self._from_user(None)
+        else:
+            if not isinstance(data, ArrayData):  # pragma: no cover - other sources later
+                raise TypeError("Initialisation needs in-memory data.")
+            params = self._from_user(self._from_responsibilities(data, random_state))
+        return params
+
+    def _from_responsibilities(
+        self, data: ArrayData, random_state: np.random.RandomState
+    ) -> GaussianParams:
+        X, w = data.X, data.sample_weight
+        n, k = X.shape[0], self.n_components
+        ct = self.covariance_type
+        method = self.est.init_params
+        shift = np.asarray(X[0], dtype=np.float64)
+        zeros = np.zeros((k, X.shape[1]))
+        if method in ("k-means++", "random_from_data"):
+            if method == "k-means++":
+                from latentmix.cluster import kmeans_plusplus
+
+                _, indices = kmeans_plusplus(X, k, random_state=random_state, sample_weight=w)
+            else:
+                indices = random_state.choice(n, size=k, replace=False)
+            # One point per component, weighted equally, as scikit-learn does.
+            rows = X[np.asarray(indices)]
+            eye = np.eye(k, dtype=X.dtype)
+            stats = stats_from_resp(rows, eye, None, shift, zeros, ct)
+            means = shift + stats.s1 / (stats.nk[:, None] + 10 * np.finfo(float).eps)
+            stats = stats_from_resp(rows, eye, None, shift, means - shift, ct)
+        else:
+            if method == "kmeans":
+                from latentmix.cluster import KMeans
+
+                labels = (
+                    KMeans(n_clusters=k, n_init=1, random_state=random_state)
+                    .fit(X, sample_weight=w)
+                    .labels_
+                )
+
+                def resp_fn(start: int, stop: int, _state: Any) -> NDArray[Any]:
+                    r = np.zeros((stop - start, k), dtype=np.float64)
+                    r[np.arange(stop - start), labels[start:stop]] = 1.0
+                    return r
+
+                state: Any = None
+            else:  # random
+                state = random_state.get_state()
+
+                def resp_fn(start: int, stop: int, _state: Any) -> NDArray[Any]:
+                    r = _state.uniform(size=(stop - start, k))
+                    r /= r.sum(axis=1)[:, None]
+                    return np.asarray(r)
+
+            def resp_pass(centers: NDArray[np.float64]) -> GaussianStats:
+                rng = None
+                if state is not None:
+                    rng = np.random.RandomState()
+                    rng.set_state(state)
+                step = chunk_rows(self.chunk_width, n)
+                total: GaussianStats | None = None
+                for start in range(0, n, step):
+                    stop = min(start + step, n)
+                    wc = None if w is None else w[start:stop]
+                    part = stats_from_resp(
+                        X[start:stop], resp_fn(start, stop, rng), wc, shift, centers, ct
+                    )
+                    total = part if total is None else total + part
+                assert total is not None
+                return total
+
+            stats = resp_pass(zeros)
+            if ct == "full":
+                # Second pass about the initial means, so covariances do not cancel.
+                means = shift + stats.s1 / (stats.nk[:, None] + 10 * np.finfo(float).eps)
+                stats = resp_pass(means - shift)
+            if method == "random":
+                # Advance the caller's generator exactly as one draw of the whole matrix would.
+                random_state.uniform(size=(n, k))
+        params, bad = mstep(stats, self.reg_covar)
+        if bad:
+            raise IllConditionedError(bad)
+        return params
+
+    def _from_user(self, base: GaussianParams | None) -> GaussianParams:
+        est, ct = self.est, self.covariance_type
+        weights = base.weights if est.weights_init is None else np.asarray(est.weights_init, float)
+        means = base.means if est.means_init is None else np.asarray(est.means_init, float)
+        if est.precisions_init is None:
+            assert base is not None
+            covariances, prec_chol = base.covariances, base.precisions_cholesky
+        else:
+            prec = np.asarray(est.precisions_init, float)
+            prec_chol = precisions_cholesky_from_precisions(prec, ct)
+            covariances = covariances_from_precisions(prec, ct)
+        return GaussianParams(ct, weights.copy(), means.copy(), covariances, prec_chol)
+
+    # -- the EM steps ----------------------------------------------------------------------
+    def estep_stats(
+        self, X: NDArray[Any], w: NDArray[np.float64] | None, params: GaussianParams
+    ) -> GaussianStats:
+        return estep_stats(X, w, params)
+
+    def mstep(self, stats: GaussianStats, params: GaussianParams) -> GaussianParams:
+        new, bad = mstep(stats, self.reg_covar)
+        if bad:
+            new = self._reseed(new, bad, stats)
+        return new
+
+    def lower_bound(self, stats: GaussianStats, params: GaussianParams) -> float:
+        return stats.log_likelihood / stats.weight
+
+    # -- recovery from collapse -----------------------------------------------------------
+    def _reseed(
+        self, params: GaussianParams, bad: list[int], stats: GaussianStats
+    ) -> GaussianParams:
+        """Restart collapsed components at the rows the model explains worst.
+
+        A re-seeded component takes one of the worst-explained rows as its mean, the
+        weighted average covariance of the healthy components, and weight 1/K (then all
+        weights are renormalised). It may lower the log-likelihood of that iteration.
+        """
+        ct = self.covariance_type
+        k = self.n_components
+        good = [j for j in range(k) if j not in bad]
+        if ct == "tied" or not good or stats.worst_rows.shape[0] < len(bad):
+            raise IllConditionedError(bad)
+        weights = params.weights.copy()
+        means = params.means.copy()
+        cov = params.covariances.copy()
+        prec_chol = params.precisions_cholesky.copy()
+        wg = weights[good] / weights[good].sum()
+        pooled = np.tensordot(wg, cov[good], axes=1)
+        pooled_chol, failed = precisions_cholesky_from_covariances(
+            pooled[None] if ct == "full" else pooled[None, ...], ct
+        )
+        if failed:
+            raise IllConditionedError(bad)
+        for i, j in enumerate(bad):
+            means[j] = stats.worst_rows[i]
+            cov[j] = pooled
+            prec_chol[j] = pooled_chol[0]
+            weights[j] = 1.0 / k
+        weights /= weights.sum()
+        self.n_reseeded += len(bad)
+        warnings.warn(
+            f"{len(bad)} mixture component(s) {bad} collapsed (no weight, or a covariance "
+            "that is not positive definite) and were re-seeded at the worst-explained rows. "
+            "If this repeats, use fewer components or a larger reg_covar.",
+            CollapseWarning,
+            stacklevel=6,
+        )
+        return GaussianParams(ct, weights, means, cov, prec_chol)
+
+
+class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
+    """Gaussian mixture model fitted by Expectation-Maximization.
+
+    The parameters and attributes have scikit-learn's names and meaning. Besides, it takes
+    ``sample_weight`` everywhere (a weight of 2 equals duplicating the row), keeps float32
+    input in float32 on the hot path while accumulating statistics in float64 about a
+    shifted origin, never holds the responsibilities of all rows at once during ``fit``,
+    and re-seeds a component that collapses instead of failing.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of mixture components.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        ``full``: each component has its own covariance matrix; ``tied``: one shared
+        matrix; ``diag``: each its own diagonal matrix; ``spherical``: each its own single
+        variance.
+    tol : float, default=1e-3
+        Convergence threshold: EM stops when the per-sample (per unit weight) average
+        log-likelihood improves by less than ``tol``.
+    reg_covar : float, default=1e-6
+        Non-negative regularisation added to the diagonal of covariances.
+    max_iter : int, default=100
+        Number of EM iterations per initialisation.
+    n_init : int, default=1
+        Number of initialisations; the best result is kept.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+        How the initial responsibilities are chosen.
+    weights_init : array-like of shape (n_components,), default=None
+        User-provided initial weights.
+    means_init : array-like of shape (n_components, n_features), default=None
+        User-provided initial means.
+    precisions_init : array-like, default=None
+        User-provided initial precisions (inverse covariances); shape as ``precisions_``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation (and ``sample`` when it is given no generator).
+    warm_start : bool, default=False
+        If True, ``fit`` starts from the previous solution and ``n_init`` is ignored.
+    verbose : int, default=0
+        Log progress (logger ``"latentmix"``) when positive.
+    verbose_interval : int, default=10
+        Iterations between progress messages.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+        Mixing weights.
+    means_ : ndarray of shape (n_components, n_features)
+        Component means.
+    covariances_ : ndarray
+        Component covariances; shape depends on ``covariance_type``.
+    precisions_ : ndarray
+        Inverse covariances, same shape as ``covariances_``.
+    precisions_cholesky_ : ndarray
+        Cholesky factors of the precisions (upper triangular when computed by EM).
+    converged_ : bool
+        Whether the best initialisation converged.
+    n_iter_ : int
+        EM iterations of the best initialisation.
+    lower_bound_ : float
+        Average log-likelihood (per unit sample weight) at the last iteration of the best
+        initialisation, as scikit-learn records it.
+    lower_bounds_ : list of float
+        The whole trace of ``lower_bound_`` for the best initialisation.
+    n_reseeded_ : int
+        Number of component re-seedings after a collapse, over all initialisations.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names seen during ``fit``, when X had string column names.
+
+    Notes
+    -----
+    Fitted parameters are float64 whatever the input dtype; the outputs of
+    ``predict_proba``, ``score_samples`` and ``sample`` follow the input dtype (float32
+    stays float32).
+
+    Degenerate data: fewer distinct rows (with positive weight) than ``n_components``
+    raises a ValueError; a covariance that cannot be made positive definite for any
+    component (for instance identical points with ``reg_covar=0``) raises a ValueError
+    that says to increase ``reg_covar``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from latentmix import GaussianMixture
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> np.round(np.sort(gm.means_[:, 0]), 3)
+    array([ 1., 10.])
+    >>> gm.predict([[0, 0], [12, 3]]).tolist() == [gm.predict([[1, 2]])[0], gm.predict([[10, 2]])[0]]
+    True
+    """
+
+    _parameter_constraints: dict[str, list[Any]] = {
+        "n_components": [Interval(int, 1, None)],
+        "covariance_type": [Options(COVARIANCE_TYPES)],
+        "tol": [Interval(float, 0.0, None)],
+        "reg_covar": [Interval(float, 0.0, None)],
+        "max_iter": [Interval(int, 0, None)],
+        "n_init": [Interval(int, 1, None)],
+        "init_params": [Options(INIT_PARAMS)],
+        "weights_init": [NoneOr(ArrayLikeC)],
+        "means_init": [NoneOr(ArrayLikeC)],
+        "precisions_init": [NoneOr(ArrayLikeC)],
+        "random_state": [RandomStateLike],
+        "warm_start": [Boolean],
+        "verbose": [Interval(int, 0, None)],
+        "verbose_interval": [Interval(int, 1, None)],
+    }
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: str = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: str = "kmeans",
+        weights_init: ArrayLike | None = None,
+        means_init: ArrayLike | None = None,
+        precisions_init: ArrayLike | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+    ) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+
+    # -- fitting ----------------------------------------------------------------------------
+    def fit(
+        self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None
+    ) -> GaussianMixture:
+        """Estimate the parameters with EM.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows.
+        y : Ignored
+            Present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; a weight of 2 counts a row twice.
+
+        Returns
+        -------
+        self : GaussianMixture
+            The fitted model.
+        """
+        validate_params(self, self._parameter_constraints)
+        Xv = check_X_fit(self, X, min_samples=self.n_components)
+        w = check_sample_weight(sample_weight, Xv.shape[0])
+        self._check_initial_parameters(Xv.shape[1])
+        self._check_distinct_rows(Xv, w)
+        data = ArrayData(Xv, w)
+        family = _GaussianFamily(self, Xv.shape[1])
+        warm = self.warm_start and hasattr(self, "converged_")
+        init = self._params() if warm else None
+        result = run_em(
+            family,
+            data,
+            n_init=self.n_init,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            random_state=check_random_state(self.random_state),
+            init_params=init,
+            init_lower_bound=self.lower_bound_ if warm else -np.inf,
+            verbose=self.verbose,
+            verbose_interval=self.verbose_interval,
+            name="GaussianMixture",
+        )
+        self._set_params(result.params)
+        self.converged_ = bool(result.converged)
+        self.n_iter_ = int(result.n_iter)
+        self.lower_bound_ = float(result.lower_bound)
+        self.lower_bounds_ = [float(v) for v in result.lower_bounds]
+        self.n_reseeded_ = int(family.n_reseeded + (self.n_reseeded_ if warm else 0))
+        return self
+
+    def fit_predict(
+        self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None
+    ) -> NDArray[np.intp]:
+        """Fit, then label each row with its most responsible component (a final E-step)."""
+        return self.fit(X, y, sample_weight=sample_weight).predict(X)
+
+    def _check_distinct_rows(self, X: NDArray[Any], w: NDArray[np.float64] | None) -> None:
+        if self.n_components == 1:
+            return
+        rows = X if w is None else X[w > 0]
+        # Distinct rows have distinct projections on a random direction (almost surely),
+        # and equal rows equal ones: a sort of n numbers instead of n rows.
+        direction = np.random.default_rng(0).standard_normal(X.shape[1])
+        n_distinct = int(np.unique(rows.astype(np.float64) @ direction).size)
+        if n_distinct < self.n_components:
+            raise ValueError(
+                f"X has only {n_distinct} distinct rows (with positive weight), fewer than "
+                f"n_components={self.n_components}: a mixture cannot place more components "
+                f"than there are distinct points. Use n_components <= {n_distinct}."
+            )
+
+    def _check_initial_parameters(self, n_features: int) -> None:
+        k, d, ct = self.n_components, n_features, self.covariance_type
+        if self.weights_init is not None:
+            wi = np.asarray(self.weights_init, dtype=float)
+            if wi.shape != (k,):
+                raise ValueError(
+                    f"weights_init should have the shape ({k},), but got {wi.shape}: one "
+                    "weight per component."
+                )
+            if np.any(wi < 0) or np.any(wi > 1) or not np.all(np.isfinite(wi)):
+                raise ValueError("weights_init should be in the range [0, 1].")
+            if not np.isclose(wi.sum(), 1.0, rtol=0, atol=1e-6):
+                raise ValueError(
+                    f"weights_init should be normalized: they sum to {wi.sum():.6g}, not 1. "
+                    "Divide them by their sum."
+                )
+        if self.means_init is not None:
+            mi = np.asarray(self.means_init, dtype=float)
+            if mi.shape != (k, d):
+                raise ValueError(
+                    f"means_init should have the shape ({k}, {d}) (n_components, "
+                    f"n_features), but got {mi.shape}."
+                )
+            if not np.all(np.isfinite(mi)):
+                raise ValueError("means_init contains NaN or infinity.")
+        if self.precisions_init is not None:
+            pi = np.asarray(self.precisions_init, dtype=float)
+            shape = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[ct]
+            if pi.shape != shape:
+                raise ValueError(
+                    f"precisions_init for covariance_type={ct!r} should have the shape "
+                    f"{shape}, but got {pi.shape}."
+                )
+            mats = pi if ct == "full" else (pi[None] if ct == "tied" else None)
+            if mats is not None:
+                for m in mats:
+                    if not np.allclose(m, m.T) or np.any(np.linalg.eigvalsh(m) <= 0):
+                        raise ValueError(
+                            f"precisions_init for covariance_type={ct!r} must be symmetric, "
+                            "positive-definite matrices."
+                        )
+            elif np.any(pi <= 0) or not np.all(np.isfinite(pi)):
+                raise ValueError(
+                    f"precisions_init for covariance_type={ct!r} must be positive numbers."
+                )
+
+    # -- parameters <-> attributes -----------------------------------------------------------
+    def _set_params(self, params: GaussianParams) -> None:
+        self.weights_ = params.weights
+        self.means_ = params.means
+        self.covariances_ = params.covariances
+        self.precisions_cholesky_ = params.precisions_cholesky
+        self.precisions_ = precisions_from_cholesky(
+            params.precisions_cholesky, params.covariance_type
+        )
+
+    def _params(self) -> GaussianParams:
+        return GaussianParams(
+            self.covariance_type,
+            np.asarray(self.weights_, dtype=np.float64),
+            np.asarray(self.means_, dtype=np.float64),
+            np.asarray(self.covariances_, dtype=np.float64),
+            np.asarray(self.precisions_cholesky_, dtype=np.float64),
+        )
+
+    # -- prediction ----------------------------------------------------------------------------
+    def _estimate_log_resp(
+        self, X: NDArray[Any], want_resp: bool
+    ) -> tuple[NDArray[Any] | None, NDArray[Any]]:
+        return score_rows(X, self._params(), want_resp=want_resp)
+
+    def score_samples(self, X: ArrayLike) -> NDArray[Any]:
+        """Log-density log p(x) of each row under the mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+        """
+        Xv = check_X_predict(self, X)
+        return self._estimate_log_resp(Xv, want_resp=False)[1]
+
+    def score(self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None) -> float:
+        """Average log-likelihood per row (weighted by ``sample_weight`` when given)."""
+        lp = self.score_samples(X).astype(np.float64)
+        w = check_sample_weight(sample_weight, lp.shape[0])
+        if w is None:
+            return float(lp.mean())
+        return float(np.dot(w, np.where(w > 0, lp, 0.0)) / w.sum())
+
+    def predict_proba(self, X: ArrayLike) -> NDArray[Any]:
+        """Responsibilities p(k | x) of each component for each row; rows sum to one.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+        """
+        Xv = check_X_predict(self, X)
+        log_resp = self._estimate_log_resp(Xv, want_resp=True)[0]
+        assert log_resp is not None
+        return np.exp(log_resp, out=log_resp)
+
+    def predict(self, X: ArrayLike) -> NDArray[np.intp]:
+        """Most responsible component of each row."""
+        Xv = check_X_predict(self, X)
+        labels = predict_rows(Xv, self._params())
+        return labels
+
+    def sample(
+        self, n_samples: int = 1, random_state: int | np.random.RandomState | None = None
+    ) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+        """Draw rows from the fitted mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+        random_state : int, RandomState or None, default=None
+            Generator for this draw; falls back to the estimator's ``random_state``.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            The component each row was drawn from.
+        """
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self)
+        if (
+            not isinstance(n_samples, int | np.integer)
+            or isinstance(n_samples, bool)
+            or n_samples < 1
+        ):
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at least "
+                "one sample."
+            )
+        rng = check_random_state(self.random_state if random_state is None else random_state)
+        counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
+        d = self.means_.shape[1]
+        parts = []
+        ct = self.covariance_type
+        for k, c in enumerate(counts):
+            eps = rng.standard_normal(size=(int(c), d))
+            if ct in ("full", "tied"):
+                cov = self.covariances_[k] if ct == "full" else self.covariances_
+                L = np.linalg.cholesky(cov)
+                parts.append(self.means_[k] + eps @ L.T)
+            else:
+                var = self.covariances_[k]
+                parts.append(self.means_[k] + eps * np.sqrt(var))
+        Xs = np.vstack(parts)
+        ys = np.repeat(np.arange(self.n_components), counts)
+        return Xs, ys
+
+    # -- information criteria ---------------------------------------------------------------
+    def _n_parameters(self) -> int:
+        return n_parameters(self.n_components, self.means_.shape[1], self.covariance_type)
+
+    def _total_loglik(self, X: ArrayLike, sample_weight: ArrayLike | None) -> tuple[float, float]:
+        lp = self.score_samples(X).astype(np.float64)
+        w = check_sample_weight(sample_weight, lp.shape[0])
+        if w is None:
+            return float(lp.sum()), float(lp.shape[0])
+        return float(np.dot(w, np.where(w > 0, lp, 0.0))), float(w.sum())
+
+    def bic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """Bayesian information criterion on X (lower is better): −2 log L + p log n.
+
+        With ``sample_weight``, log L is the weighted log-likelihood and n = Σ w.
+        """
+        ll, n = self._total_loglik(X, sample_weight)
+        return float(-2.0 * ll + self._n_parameters() * np.log(n))
+
+    def aic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """Akaike information criterion on X (lower is better): −2 log L + 2p."""
+        ll, _ = self._total_loglik(X, sample_weight)
+        return float(-2.0 * ll + 2.0 * self._n_parameters())
