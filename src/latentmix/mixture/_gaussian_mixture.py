@@ -63,10 +63,12 @@ class _GaussianFamily(EMFamily[GaussianParams, GaussianStats]):
         self.n_features = n_features
         self.chunk_width = _chunk_width(self.n_components, n_features, self.covariance_type)
         self.n_reseeded = 0
+        self._run_reseeded = 0
 
     # -- initialisation ------------------------------------------------------------------
     def initialize(self, data: DataSource, random_state: np.random.RandomState) -> GaussianParams:
         est = self.est
+        self._run_reseeded = 0
         given = (est.weights_init, est.means_init, est.precisions_init)
         if all(v is not None for v in given):
             params = self._from_user(None)
@@ -189,9 +191,19 @@ class _GaussianFamily(EMFamily[GaussianParams, GaussianStats]):
         A re-seeded component takes one of the worst-explained rows as its mean, the
         weighted average covariance of the healthy components, and weight 1/K (then all
         weights are renormalised). It may lower the log-likelihood of that iteration.
+        More than K re-seedings in one run mean the data itself lets components shrink
+        onto points (isolated or duplicated rows with no regularisation): then it raises.
         """
         ct = self.covariance_type
         k = self.n_components
+        if self._run_reseeded + len(bad) > k:
+            raise ValueError(
+                f"Mixture components kept collapsing: {self._run_reseeded + len(bad)} "
+                f"re-seedings in one run, more than n_components={k}. The data has isolated "
+                "or duplicated points that a component can shrink onto: increase reg_covar "
+                "(for instance to 1e-6 times the data's variance) or use fewer components."
+            )
+        self._run_reseeded += len(bad)
         good = [j for j in range(k) if j not in bad]
         if ct == "tied" or not good or stats.worst_rows.shape[0] < len(bad):
             raise IllConditionedError(bad)
@@ -623,3 +635,48 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         """Akaike information criterion on X (lower is better): −2 log L + 2p."""
         ll, _ = self._total_loglik(X, sample_weight)
         return float(-2.0 * ll + 2.0 * self._n_parameters())
+
+    def icl(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """Integrated completed likelihood criterion on X (lower is better).
+
+        ICL = BIC + 2·EN, where EN = −Σ_i w_i Σ_k r_ik log r_ik is the entropy of the
+        responsibilities (McLachlan and Peel's ICL-BIC; Biernacki, Celeux and Govaert,
+        2000). It adds to BIC a penalty for overlapping components, so it prefers
+        well-separated clusters.
+
+        Sign convention: like :meth:`bic`, lower is better. mclust reports
+        ``2 log L − p log n − 2·EN'`` (higher is better), with EN' computed from the hard
+        (MAP) classification, −Σ_i log r_i,MAP(i); the two agree when the
+        responsibilities are close to 0 or 1.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        icl : float
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from latentmix import GaussianMixture
+        >>> X = np.r_[np.random.RandomState(0).randn(50, 1), np.random.RandomState(1).randn(50, 1) + 8]
+        >>> gm = GaussianMixture(2, init_params="random_from_data", random_state=0).fit(X)
+        >>> bool(gm.icl(X) >= gm.bic(X))
+        True
+        """
+        Xv = check_X_predict(self, X)
+        log_resp = self._estimate_log_resp(Xv, want_resp=True)[0]
+        assert log_resp is not None
+        log_resp = log_resp.astype(np.float64)
+        resp = np.exp(log_resp)
+        row_entropy = -np.sum(np.where(resp > 0, resp * log_resp, 0.0), axis=1)
+        w = check_sample_weight(sample_weight, Xv.shape[0])
+        entropy = float(row_entropy.sum() if w is None else np.dot(w, row_entropy))
+        return self.bic(Xv, sample_weight=w) + 2.0 * entropy
+
+    def _objective(self, X: ArrayLike, sample_weight: ArrayLike | None) -> float:
+        """What EM maximises, in total: the log-likelihood (plus the log-prior under MAP)."""
+        return self._total_loglik(X, sample_weight)[0]
