@@ -10,6 +10,7 @@ from latentmix._exceptions import (
     NotFittedError,
 )
 from latentmix._version import __version__
+from latentmix.io import load, read_metadata, save
 from latentmix.mixture import GaussianMixture
 
 __all__ = [
@@ -19,4 +20,7 @@ __all__ = [
     "ModelFileError",
     "NotFittedError",
     "__version__",
+    "load",
+    "read_metadata",
+    "save",
 ]

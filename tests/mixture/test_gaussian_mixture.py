@@ -267,7 +267,7 @@ def test_repeated_collapse_raises() -> None:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CollapseWarning)
-        with pytest.raises(ValueError, match="kept collapsing.*increase reg_covar"):
+        with pytest.raises(ValueError, match=r"kept collapsing.*increase reg_covar"):
             gm.fit(X)
     # the same data with scikit-learn's default regularisation fits without trouble
     gm.set_params(reg_covar=1e-6)
@@ -342,7 +342,9 @@ def test_log_resp_normalisation_is_stable() -> None:
     gm = GaussianMixture(3, init_params="random_from_data", random_state=0).fit(X)
     params = gm._params()
     far = X[:5] + 1e4
-    log_resp, norm = log_resp_and_norm(log_weighted_prob(far - params.shift(), params, params.shift()))
+    log_resp, norm = log_resp_and_norm(
+        log_weighted_prob(far - params.shift(), params, params.shift())
+    )
     np.testing.assert_allclose(np.exp(log_resp).sum(axis=1), 1.0)
     assert np.all(np.isfinite(norm))
 
@@ -375,7 +377,7 @@ def test_nan_names_missing_values() -> None:
 
 
 def test_fewer_samples_than_components() -> None:
-    with pytest.raises(ValueError, match="n_samples=2.*n_components=3"):
+    with pytest.raises(ValueError, match=r"n_samples=2.*n_components=3"):
         GaussianMixture(3).fit(np.array([[1.0, 2.0], [3.0, 4.0]]))
 
 

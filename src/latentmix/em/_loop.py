@@ -12,6 +12,7 @@ import logging
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -53,6 +54,10 @@ class EMFamily(ABC, Generic[P, S]):
     def converged(self, change: float, tol: float, old: P, new: P) -> bool:
         """Default rule (scikit-learn's): the lower bound moved by less than ``tol``."""
         return abs(change) < tol
+
+
+def _estep(family: EMFamily[P, S], params: P, X: NDArray[Any], w: NDArray[np.float64] | None) -> S:
+    return family.estep_stats(X, w, params)
 
 
 @dataclass
@@ -97,10 +102,7 @@ def run_em(
         if verbose:
             logger.info("%s: initialisation %d", name, init)
         for n_iter in range(1, max_iter + 1):
-            stats = data.reduce(
-                lambda Xc, wc, _p=params: family.estep_stats(Xc, wc, _p),
-                width=family.chunk_width,
-            )
+            stats = data.reduce(partial(_estep, family, params), width=family.chunk_width)
             previous = lower_bound
             lower_bound = family.lower_bound(stats, params)
             trace.append(lower_bound)

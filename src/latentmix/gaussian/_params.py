@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy import linalg
+from scipy.linalg import lapack
 
 __all__ = [
     "COVARIANCE_TYPES",
@@ -71,6 +72,23 @@ class GaussianParams:
         return np.asarray(self.weights @ self.means, dtype=np.float64)
 
 
+def _inverse_cholesky(cov: Array) -> Array | None:
+    """Upper-triangular P with P Pᵀ = cov⁻¹ (P = L⁻ᵀ for cov = L Lᵀ); None if not PD.
+
+    LAPACK's potrf and trtri directly: scipy's wrappers cost milliseconds per call for
+    small matrices when BLAS threads compete for the cores.
+    """
+    if not np.all(np.isfinite(cov)):
+        return None
+    chol, info = lapack.dpotrf(cov, lower=1, clean=1)
+    if info != 0:
+        return None
+    inv, info = lapack.dtrtri(chol, lower=1)
+    if info != 0:
+        return None
+    return np.asarray(inv.T)
+
+
 def precisions_cholesky_from_covariances(
     covariances: NDArray[Any], covariance_type: str
 ) -> tuple[Array, list[int]]:
@@ -81,24 +99,21 @@ def precisions_cholesky_from_covariances(
     cov = np.asarray(covariances, dtype=np.float64)
     bad: list[int] = []
     if covariance_type == "full":
-        n_components, n_features, _ = cov.shape
+        n_components = cov.shape[0]
         prec_chol = np.empty_like(cov)
-        eye = np.eye(n_features)
         for k in range(n_components):
-            try:
-                cov_chol = linalg.cholesky(cov[k], lower=True, check_finite=True)
-            except (linalg.LinAlgError, ValueError):
+            factor = _inverse_cholesky(cov[k])
+            if factor is None:
                 bad.append(k)
                 prec_chol[k] = np.nan
-                continue
-            prec_chol[k] = linalg.solve_triangular(cov_chol, eye, lower=True).T
+            else:
+                prec_chol[k] = factor
         return prec_chol, bad
     if covariance_type == "tied":
-        try:
-            cov_chol = linalg.cholesky(cov, lower=True, check_finite=True)
-        except (linalg.LinAlgError, ValueError):
+        factor = _inverse_cholesky(cov)
+        if factor is None:
             return np.full_like(cov, np.nan), [-1]
-        return linalg.solve_triangular(cov_chol, np.eye(cov.shape[0]), lower=True).T, bad
+        return factor, bad
     # diag and spherical
     ok = np.isfinite(cov) & (cov > 0)
     if cov.ndim == 2:

@@ -90,7 +90,7 @@ class GaussianStats:
 
     def allclose(self, other: GaussianStats, rtol: float = 1e-10, atol: float = 1e-10) -> bool:
         """Equal up to floating-point reordering (the additivity tests use this)."""
-        return (
+        return bool(
             self.covariance_type == other.covariance_type
             and np.allclose(self.nk, other.nk, rtol=rtol, atol=atol)
             and np.allclose(self.s1, other.s1, rtol=rtol, atol=atol)

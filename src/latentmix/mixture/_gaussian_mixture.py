@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -156,8 +156,10 @@ class _GaussianFamily(EMFamily[GaussianParams, GaussianStats]):
 
     def _from_user(self, base: GaussianParams | None) -> GaussianParams:
         est, ct = self.est, self.covariance_type
-        weights = base.weights if est.weights_init is None else np.asarray(est.weights_init, float)
-        means = base.means if est.means_init is None else np.asarray(est.means_init, float)
+        if est.weights_init is None or est.means_init is None or est.precisions_init is None:
+            assert base is not None, "initial responsibilities are needed"
+        weights = base.weights if est.weights_init is None else np.asarray(est.weights_init, float)  # type: ignore[union-attr]
+        means = base.means if est.means_init is None else np.asarray(est.means_init, float)  # type: ignore[union-attr]
         if est.precisions_init is None:
             assert base is not None
             covariances, prec_chol = base.covariances, base.precisions_cholesky
@@ -329,7 +331,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     True
     """
 
-    _parameter_constraints: dict[str, list[Any]] = {
+    lower_bound_: float
+    n_reseeded_: int
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_components": [Interval(int, 1, None)],
         "covariance_type": [Options(COVARIANCE_TYPES)],
         "tol": [Interval(float, 0.0, None)],
