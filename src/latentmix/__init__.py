@@ -11,9 +11,10 @@ from latentmix._exceptions import (
 )
 from latentmix._version import __version__
 from latentmix.io import load, read_metadata, save
-from latentmix.mixture import GaussianMixture
+from latentmix.mixture import BayesianGaussianMixture, GaussianMixture
 
 __all__ = [
+    "BayesianGaussianMixture",
     "CollapseWarning",
     "ConvergenceWarning",
     "GaussianMixture",

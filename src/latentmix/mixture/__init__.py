@@ -1,5 +1,6 @@
 """Mixture models: Gaussian mixtures by EM (and, as they land, variational and Bernoulli)."""
 
+from latentmix.mixture._bayesian_mixture import BayesianGaussianMixture
 from latentmix.mixture._gaussian_mixture import GaussianMixture
 
-__all__ = ["GaussianMixture"]
+__all__ = ["BayesianGaussianMixture", "GaussianMixture"]
