@@ -11,17 +11,24 @@ from latentmix._exceptions import (
 )
 from latentmix._version import __version__
 from latentmix.io import load, read_metadata, save
-from latentmix.mixture import BayesianGaussianMixture, GaussianMixture
+from latentmix.mixture import (
+    BayesianGaussianMixture,
+    GaussianMixture,
+    MixtureSelection,
+    select_mixture,
+)
 
 __all__ = [
     "BayesianGaussianMixture",
     "CollapseWarning",
     "ConvergenceWarning",
     "GaussianMixture",
+    "MixtureSelection",
     "ModelFileError",
     "NotFittedError",
     "__version__",
     "load",
     "read_metadata",
     "save",
+    "select_mixture",
 ]

@@ -32,24 +32,53 @@ def check_finite(X: NDArray[np.floating[Any]], *, name: str = "X", allow_nan: bo
     """Raise a ValueError naming the count of NaN or infinite entries and what to do."""
     if X.size == 0:
         return
-    # One reduction first: the common case (all finite) costs a single pass.
-    if np.isfinite(np.sum(X, dtype=np.float64)) and not np.isnan(X).any():
+    # One reduction first: in the common case (all finite) the check costs a single pass.
+    with np.errstate(invalid="ignore", over="ignore"):
+        total = np.sum(X, dtype=np.float64)
+    if np.isfinite(total):
         return
-    n_nan = int(np.count_nonzero(np.isnan(X)))
     n_inf = int(np.count_nonzero(np.isinf(X)))
     if n_inf:
         raise ValueError(
-            f"Input {name} contains infinity in {n_inf} entries. Mixture models need finite "
+            f"Input {name} contains infinity in {n_inf} entries. The models need finite "
             "values: remove those rows or replace the values before fitting."
         )
+    n_nan = int(np.count_nonzero(np.isnan(X)))
     if n_nan and not allow_nan:
         raise ValueError(
-            f"Input {name} contains NaN (missing values) in {n_nan} entries. Missing-value EM "
-            "is not supported yet: drop those rows or impute them first."
+            f"Input {name} contains NaN (missing values) in {n_nan} entries. This estimator "
+            "needs complete rows: drop those rows or impute them first "
+            "(latentmix.GaussianMixture fits data with missing values by EM, and its "
+            "impute() fills them in)."
         )
-    if not np.isfinite(np.sum(X, dtype=np.float64)) and n_nan == 0:
-        # Finite entries whose float64 sum overflows are fine.
-        return
+    # Otherwise only the float64 sum of finite values overflowed, which is fine.
+
+
+# Squares of |x| above these overflow: float32's max is 3.4e38, float64's 1.8e308.
+FLOAT32_SAFE = 1e18
+FLOAT64_SAFE = 1e150
+
+
+def check_magnitude(X: NDArray[np.floating[Any]], *, name: str = "X") -> NDArray[np.floating[Any]]:
+    """Guard the squares the kernels take: float32 too large for them is computed in float64.
+
+    float64 values beyond 1e150 in magnitude raise a ValueError (their squares overflow).
+    """
+    if X.size == 0:
+        return X
+    # fmax/fmin skip NaN (missing entries) and make no copy of X.
+    top = max(float(np.fmax.reduce(X, axis=None)), -float(np.fmin.reduce(X, axis=None)))
+    if np.isnan(top):
+        return X
+    if top > FLOAT64_SAFE:
+        raise ValueError(
+            f"Input {name} has values up to {top:.3g} in magnitude: their squares overflow "
+            "float64, which is out of range for Gaussian densities. Rescale the data (for "
+            "instance divide by its standard deviation) before fitting."
+        )
+    if X.dtype == np.float32 and top > FLOAT32_SAFE:
+        return X.astype(np.float64)
+    return X
 
 
 def check_X_fit(estimator: Any, X: ArrayLike, *, min_samples: int = 1) -> NDArray[np.floating[Any]]:
@@ -65,7 +94,7 @@ def check_X_fit(estimator: Any, X: ArrayLike, *, min_samples: int = 1) -> NDArra
     )
     check_finite(Xv)
     check_n_rows(Xv, min_samples)
-    return np.asarray(Xv)
+    return check_magnitude(np.asarray(Xv))
 
 
 def check_n_rows(X: NDArray[Any], min_samples: int, what: str = "n_components") -> None:
@@ -88,7 +117,7 @@ def check_X_predict(estimator: Any, X: ArrayLike) -> NDArray[np.floating[Any]]:
         ensure_all_finite=False,
     )
     check_finite(Xv)
-    return np.asarray(Xv)
+    return check_magnitude(np.asarray(Xv))
 
 
 def check_sample_weight(

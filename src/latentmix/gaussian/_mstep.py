@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 
 from latentmix.gaussian._kernels import accumulate
 from latentmix.gaussian._params import GaussianParams, precisions_cholesky_from_covariances
+from latentmix.gaussian._prior import ConjugatePrior
 from latentmix.gaussian._stats import GaussianStats
 
 __all__ = ["mstep", "stats_from_labels", "stats_from_resp"]
@@ -16,12 +17,51 @@ __all__ = ["mstep", "stats_from_labels", "stats_from_resp"]
 EPS = float(np.finfo(np.float64).eps)
 
 
-def mstep(stats: GaussianStats, reg_covar: float) -> tuple[GaussianParams, list[int]]:
-    """Maximum-likelihood weights, means and covariances; and the components that failed.
+def mstep(
+    stats: GaussianStats,
+    reg_covar: float,
+    *,
+    prior: ConjugatePrior | None = None,
+    fixed_weights: NDArray[np.float64] | None = None,
+    fixed_means: NDArray[np.float64] | None = None,
+    fixed_covariances: NDArray[np.float64] | None = None,
+) -> tuple[GaussianParams, list[int]]:
+    """Weights, means and covariances from statistics; and the components that failed.
+
+    Without a prior: maximum likelihood (``reg_covar`` added to the diagonal). With a
+    ``prior``: the posterior mode (Fraley and Raftery, 2007), without ``reg_covar`` (the
+    prior's scale regularises), and an empty component keeps the prior's mode instead of
+    failing. ``fixed_*`` parameters are kept as given and the others maximise the same
+    objective given them (the covariances are then taken about the fixed means), so EM
+    still never decreases its objective.
 
     A failed component (weight zero or covariance not positive definite after adding
     ``reg_covar``) keeps NaN entries; the caller re-seeds it or raises.
     """
+    ct = stats.covariance_type
+    if prior is None and fixed_means is None:
+        params, bad = _ml_mstep(stats, reg_covar)
+    else:
+        params, bad = _general_mstep(stats, reg_covar, prior, fixed_means)
+    if fixed_weights is None and fixed_covariances is None:
+        return params, bad
+    weights = params.weights if fixed_weights is None else np.asarray(fixed_weights, float)
+    cov, prec_chol = params.covariances, params.precisions_cholesky
+    if fixed_covariances is not None:
+        cov = np.asarray(fixed_covariances, dtype=np.float64)
+        prec_chol, _ = precisions_cholesky_from_covariances(cov, ct)
+    # Recompute what failed: a fixed positive weight never empties, a fixed covariance is PD.
+    _, bad = precisions_cholesky_from_covariances(cov, ct)
+    if ct == "tied" and bad:
+        bad = list(range(stats.nk.shape[0]))
+    if fixed_weights is None and prior is None:
+        empty = np.flatnonzero(stats.nk <= 1e-12 * max(stats.weight, EPS))
+        bad = sorted(set(bad) | {int(j) for j in empty})
+    return GaussianParams(ct, weights, params.means, cov, prec_chol), bad
+
+
+def _ml_mstep(stats: GaussianStats, reg_covar: float) -> tuple[GaussianParams, list[int]]:
+    """Maximum-likelihood weights, means and covariances (scikit-learn's M-step)."""
     ct = stats.covariance_type
     nk_raw = stats.nk
     # As scikit-learn: 10·eps keeps an empty component from dividing by zero.
@@ -59,6 +99,86 @@ def mstep(stats: GaussianStats, reg_covar: float) -> tuple[GaussianParams, list[
     bad = sorted(set(bad) | {int(k) for k in empty})
     params = GaussianParams(ct, weights, means, np.asarray(cov), prec_chol)
     return params, bad
+
+
+def _general_mstep(
+    stats: GaussianStats,
+    reg_covar: float,
+    prior: ConjugatePrior | None,
+    fixed_means: NDArray[np.float64] | None,
+) -> tuple[GaussianParams, list[int]]:
+    """The M-step with a prior and/or fixed means: scatter about the chosen means."""
+    ct = stats.covariance_type
+    nk_raw = stats.nk
+    nk = nk_raw + 10 * EPS
+    k, d = stats.s1.shape
+    if fixed_means is not None:
+        rel_means = np.asarray(fixed_means, dtype=np.float64) - stats.shift
+    elif prior is not None and prior.shrinkage > 0:
+        kappa = prior.shrinkage
+        rel_means = (stats.s1 + kappa * (prior.mean - stats.shift)) / (nk_raw + kappa)[:, None]
+    else:
+        rel_means = stats.s1 / nk[:, None]
+    means = stats.shift + rel_means
+    if fixed_means is not None:
+        means = np.array(fixed_means, dtype=np.float64)  # exactly, not up to rounding
+    # Scatter about the chosen means, Σ w r (x − μ_k)(x − μ_k)ᵀ, from the shifted sums.
+    delta = rel_means - stats.centers
+    csum = stats.s1 - nk_raw[:, None] * stats.centers
+    if ct == "full":
+        scatter = (
+            stats.s2
+            - np.einsum("ki,kj->kij", csum, delta)
+            - np.einsum("ki,kj->kij", delta, csum)
+            + nk_raw[:, None, None] * np.einsum("ki,kj->kij", delta, delta)
+        )
+    elif ct == "tied":
+        cross = np.einsum("ki,kj->ij", stats.s1, rel_means)
+        scatter = (
+            stats.s2 - cross - cross.T + np.einsum("k,ki,kj->ij", nk_raw, rel_means, rel_means)
+        )
+    else:
+        scatter = stats.s2 - 2.0 * csum * delta + nk_raw[:, None] * delta**2
+    if prior is None:
+        if ct == "full":
+            cov = scatter / nk[:, None, None]
+            cov[:, np.arange(d), np.arange(d)] += reg_covar
+        elif ct == "tied":
+            cov = scatter / nk.sum()
+            cov[np.diag_indices(d)] += reg_covar
+        else:
+            var = scatter / nk[:, None] + reg_covar
+            cov = var.mean(axis=1) if ct == "spherical" else var
+    else:
+        kappa, nu = prior.shrinkage, prior.dof
+        has_mean_prior = 1.0 if kappa > 0 else 0.0
+        dm = means - prior.mean  # μ_k − μ_P
+        if ct == "full":
+            cov = (prior.scale + kappa * np.einsum("ki,kj->kij", dm, dm) + scatter) / (
+                nk_raw + nu + d + 1 + has_mean_prior
+            )[:, None, None]
+        elif ct == "tied":
+            cov = (prior.scale + kappa * dm.T @ dm + scatter) / (
+                nk_raw.sum() + nu + d + 1 + has_mean_prior * k
+            )
+        elif ct == "diag":
+            cov = (prior.scale + kappa * dm**2 + scatter) / (nk_raw + nu + 2 + has_mean_prior)[
+                :, None
+            ]
+        else:
+            cov = (prior.scale + kappa * (dm**2).sum(axis=1) + scatter.sum(axis=1)) / (
+                nk_raw * d + nu + 2 + has_mean_prior * d
+            )
+    if ct in ("full", "tied"):
+        cov = 0.5 * (cov + np.swapaxes(cov, -1, -2))
+    weights = nk / nk.sum()
+    prec_chol, bad = precisions_cholesky_from_covariances(cov, ct)
+    if ct == "tied" and bad:
+        bad = list(range(k))
+    if prior is None:
+        empty = np.flatnonzero(nk_raw <= 1e-12 * max(stats.weight, EPS))
+        bad = sorted(set(bad) | {int(j) for j in empty})
+    return GaussianParams(ct, weights, means, np.asarray(cov), prec_chol), bad
 
 
 def stats_from_resp(

@@ -2,5 +2,6 @@
 
 from latentmix.mixture._bayesian_mixture import BayesianGaussianMixture
 from latentmix.mixture._gaussian_mixture import GaussianMixture
+from latentmix.mixture._selection import MixtureSelection, select_mixture
 
-__all__ = ["BayesianGaussianMixture", "GaussianMixture"]
+__all__ = ["BayesianGaussianMixture", "GaussianMixture", "MixtureSelection", "select_mixture"]

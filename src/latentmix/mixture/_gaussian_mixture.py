@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from latentmix._exceptions import CollapseWarning
 from latentmix._param_validation import (
@@ -16,6 +17,7 @@ from latentmix._param_validation import (
 )
 from latentmix._param_validation import (
     Boolean,
+    Constraint,
     Interval,
     NoneOr,
     Options,
@@ -23,15 +25,25 @@ from latentmix._param_validation import (
     validate_params,
 )
 from latentmix._validation import (
+    FLOAT_DTYPES,
+    check_finite,
+    check_magnitude,
+    check_n_rows,
     check_random_state,
     check_sample_weight,
-    check_X_fit,
-    check_X_predict,
 )
 from latentmix.em._data import ArrayData, DataSource, chunk_rows
 from latentmix.em._loop import EMFamily, run_em
 from latentmix.gaussian._kernels import chunk_width as _chunk_width
 from latentmix.gaussian._kernels import estep_stats, predict_rows, score_rows
+from latentmix.gaussian._missing import (
+    check_missing,
+    estep_stats_missing,
+    has_missing,
+    impute_rows,
+    sample_conditional_rows,
+    score_rows_missing,
+)
 from latentmix.gaussian._mstep import mstep, stats_from_resp
 from latentmix.gaussian._params import (
     COVARIANCE_TYPES,
@@ -43,6 +55,7 @@ from latentmix.gaussian._params import (
     precisions_cholesky_from_precisions,
     precisions_from_cholesky,
 )
+from latentmix.gaussian._prior import ConjugatePrior, log_prior, make_prior
 from latentmix.gaussian._stats import GaussianStats
 
 __all__ = ["GaussianMixture"]
@@ -50,13 +63,32 @@ __all__ = ["GaussianMixture"]
 logger = logging.getLogger("latentmix")
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+FIXABLE = ("weights", "means", "covariances")
+
+
+class _PriorSpec(Constraint):
+    def is_satisfied_by(self, value: Any) -> bool:
+        return value == "default" or isinstance(value, dict)
+
+    def describe(self) -> str:
+        return "'default' or a dict of prior hyperparameters"
 
 
 class _GaussianFamily(EMFamily[GaussianParams, GaussianStats]):
     """The Gaussian family's steps for the EM loop, configured by a GaussianMixture."""
 
-    def __init__(self, est: GaussianMixture, n_features: int) -> None:
+    def __init__(
+        self,
+        est: GaussianMixture,
+        n_features: int,
+        *,
+        prior: ConjugatePrior | None = None,
+        missing: bool = False,
+    ) -> None:
         self.est = est
+        self.prior = prior
+        self.missing = missing
+        self.fixed = est._fixed_values()
         self.n_components = int(est.n_components)
         self.covariance_type = str(est.covariance_type)
         self.reg_covar = float(est.reg_covar)
@@ -75,6 +107,11 @@ class _GaussianFamily(EMFamily[GaussianParams, GaussianStats]):
         else:
             if not isinstance(data, ArrayData):  # pragma: no cover - other sources later
                 raise TypeError("Initialisation needs in-memory data.")
+            if self.missing:
+                # Starts need complete rows; column means are good enough for a start.
+                X = data.X
+                filled = np.where(np.isnan(X), np.nanmean(X, axis=0).astype(X.dtype), X)
+                data = ArrayData(filled, data.sample_weight)
             params = self._from_user(self._from_responsibilities(data, random_state))
         return params
 
@@ -173,16 +210,37 @@ class _GaussianFamily(EMFamily[GaussianParams, GaussianStats]):
     def estep_stats(
         self, X: NDArray[Any], w: NDArray[np.float64] | None, params: GaussianParams
     ) -> GaussianStats:
+        if self.missing:
+            return estep_stats_missing(X, w, params)
         return estep_stats(X, w, params)
 
     def mstep(self, stats: GaussianStats, params: GaussianParams) -> GaussianParams:
-        new, bad = mstep(stats, self.reg_covar)
+        fixed = self.fixed
+        new, bad = mstep(
+            stats,
+            self.reg_covar,
+            prior=self.prior,
+            fixed_weights=fixed.get("weights"),
+            fixed_means=fixed.get("means"),
+            fixed_covariances=fixed.get("covariances"),
+        )
         if bad:
             new = self._reseed(new, bad, stats)
+            if fixed:
+                # Re-seeding moves only what is free to move.
+                new = GaussianParams(
+                    new.covariance_type,
+                    fixed.get("weights", new.weights),
+                    fixed.get("means", new.means),
+                    new.covariances,
+                    new.precisions_cholesky,
+                )
         return new
 
     def lower_bound(self, stats: GaussianStats, params: GaussianParams) -> float:
-        return stats.log_likelihood / stats.weight
+        if self.prior is None:
+            return stats.log_likelihood / stats.weight
+        return (stats.log_likelihood + log_prior(self.prior, params)) / stats.weight
 
     # -- recovery from collapse -----------------------------------------------------------
     def _reseed(
@@ -279,6 +337,25 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         Log progress (logger ``"latentmix"``) when positive.
     verbose_interval : int, default=10
         Iterations between progress messages.
+    fixed : sequence of {"weights", "means", "covariances"}, default=None
+        Parameters kept at their initial values while EM fits the others: ``"weights"``
+        keeps ``weights_init``, ``"means"`` keeps ``means_init`` (for instance known
+        cluster centres), ``"covariances"`` keeps the inverse of ``precisions_init``; each
+        needs its ``*_init``. The other parameters maximise the likelihood (or posterior)
+        given the fixed ones, so the objective still never decreases. Fixed parameters do
+        not count in ``bic``/``aic``.
+    prior : None, "default" or dict, default=None
+        Conjugate prior for MAP EM (Fraley and Raftery 2007, mclust's ``priorControl``):
+        means ~ N(mean, Σ/shrinkage), covariances ~ inverse-Wishart(dof, scale) (inverse
+        gamma for ``diag`` and ``spherical``), flat on the weights. ``"default"`` uses
+        mclust's defaults: ``shrinkage=0.01``, ``mean`` the data mean, ``dof =
+        n_features + 2``, ``scale = var(X) / n_components^(2/n_features)`` (the
+        covariance matrix for full and tied, the per-feature variances for diag, their
+        mean for spherical). A dict overrides any of these four keys. Small or empty
+        components then get finite fits; ``reg_covar`` is not added (the prior
+        regularises); ``lower_bound_`` is the log-posterior per unit weight, and
+        ``bic``/``aic``/``icl`` use the log-likelihood at the MAP estimate, as mclust
+        does. None (the default) is plain maximum-likelihood EM.
 
     Attributes
     ----------
@@ -303,6 +380,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         The whole trace of ``lower_bound_`` for the best initialisation.
     n_reseeded_ : int
         Number of component re-seedings after a collapse, over all initialisations.
+    prior_ : dict or None
+        The prior's hyperparameters as used (``shrinkage``, ``mean``, ``dof``, ``scale``),
+        or None without a prior.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -313,6 +393,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     Fitted parameters are float64 whatever the input dtype; the outputs of
     ``predict_proba``, ``score_samples`` and ``sample`` follow the input dtype (float32
     stays float32).
+
+    Missing values: NaN marks a missing entry in ``fit``, ``predict``, ``predict_proba``,
+    ``score_samples``, ``score``, ``bic``, ``aic`` and ``icl``, for every covariance
+    type. Missing entries are treated as latent, missing at random (Ghahramani and
+    Jordan, 1994): the E-step uses each row's marginal over its observed features and the
+    M-step the conditional expectations of the missing entries and their outer products.
+    ``score_samples`` is then the log-density of the observed entries. A row with no
+    observed value contributes nothing to the fit, has ``score_samples`` 0 and gets the
+    mixing weights from ``predict_proba``. A column with no observed value is an error.
+    :meth:`impute` fills in conditional means; :meth:`sample_conditional` draws the
+    missing entries for multiple imputation.
 
     Degenerate data: fewer distinct rows (with positive weight) than ``n_components``
     raises a ValueError; a covariance that cannot be made positive definite for any
@@ -349,6 +440,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         "warm_start": [Boolean],
         "verbose": [Interval(int, 0, None)],
         "verbose_interval": [Interval(int, 1, None)],
+        "fixed": [NoneOr(ArrayLikeC)],
+        "prior": [NoneOr(_PriorSpec())],
     }
 
     def __init__(
@@ -368,6 +461,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         warm_start: bool = False,
         verbose: int = 0,
         verbose_interval: int = 10,
+        fixed: tuple[str, ...] | list[str] | None = None,
+        prior: str | dict[str, Any] | None = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -383,6 +478,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.warm_start = warm_start
         self.verbose = verbose
         self.verbose_interval = verbose_interval
+        self.fixed = fixed
+        self.prior = prior
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(
@@ -405,12 +502,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             The fitted model.
         """
         validate_params(self, self._parameter_constraints)
-        Xv = check_X_fit(self, X, min_samples=self.n_components)
+        Xv = self._check_X(X, reset=True)
+        missing = has_missing(Xv)
+        check_missing(Xv)
+        observed = ~np.isnan(Xv).all(axis=1) if missing else None
+        check_n_rows(Xv if observed is None else Xv[observed], self.n_components)
         w = check_sample_weight(sample_weight, Xv.shape[0])
         self._check_initial_parameters(Xv.shape[1])
+        self._check_fixed()
         self._check_distinct_rows(Xv, w)
+        prior = None
+        if self.prior is not None:
+            prior = make_prior(self.prior, Xv, w, self.n_components, self.covariance_type)
         data = ArrayData(Xv, w)
-        family = _GaussianFamily(self, Xv.shape[1])
+        family = _GaussianFamily(self, Xv.shape[1], prior=prior, missing=missing)
         warm = self.warm_start and hasattr(self, "converged_")
         init = self._params() if warm else None
         result = run_em(
@@ -432,7 +537,69 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.lower_bound_ = float(result.lower_bound)
         self.lower_bounds_ = [float(v) for v in result.lower_bounds]
         self.n_reseeded_ = int(family.n_reseeded + (self.n_reseeded_ if warm else 0))
+        self.prior_: dict[str, Any] | None = None
+        if prior is not None:
+            self.prior_ = {
+                "shrinkage": prior.shrinkage,
+                "mean": prior.mean,
+                "dof": prior.dof,
+                "scale": prior.scale,
+            }
         return self
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing values are fitted by EM
+        return tags
+
+    def _check_X(self, X: ArrayLike, *, reset: bool) -> NDArray[np.floating[Any]]:
+        """2-D, float32/float64, no infinity; NaN marks a missing entry."""
+        if not reset:
+            check_is_fitted(self)
+        Xv = validate_data(
+            self,
+            X,
+            reset=reset,
+            dtype=FLOAT_DTYPES,
+            ensure_2d=True,
+            ensure_all_finite=False,
+            ensure_min_samples=1,
+        )
+        check_finite(Xv, allow_nan=True)
+        return check_magnitude(np.asarray(Xv))
+
+    def _check_fixed(self) -> None:
+        if self.fixed is None:
+            return
+        names = [self.fixed] if isinstance(self.fixed, str) else list(self.fixed)
+        unknown = [n for n in names if n not in FIXABLE]
+        if unknown:
+            raise ValueError(
+                f"fixed must name parameters among {FIXABLE}, got {unknown!r}: for instance "
+                "fixed=('means',) with means_init=known_centres."
+            )
+        needs = {"weights": "weights_init", "means": "means_init", "covariances": "precisions_init"}
+        for name in names:
+            if getattr(self, needs[name]) is None:
+                raise ValueError(
+                    f"fixed={tuple(names)!r} keeps the {name} at {needs[name]}, but "
+                    f"{needs[name]} is None: pass the values to keep as {needs[name]}."
+                )
+
+    def _fixed_values(self) -> dict[str, NDArray[np.float64]]:
+        """The fixed parameters, as float64 arrays (``covariances`` from precisions_init)."""
+        if self.fixed is None:
+            return {}
+        names = [self.fixed] if isinstance(self.fixed, str) else list(self.fixed)
+        out: dict[str, NDArray[np.float64]] = {}
+        if "weights" in names:
+            out["weights"] = np.asarray(self.weights_init, dtype=np.float64).copy()
+        if "means" in names:
+            out["means"] = np.asarray(self.means_init, dtype=np.float64).copy()
+        if "covariances" in names:
+            prec = np.asarray(self.precisions_init, dtype=np.float64)
+            out["covariances"] = covariances_from_precisions(prec, self.covariance_type)
+        return out
 
     def fit_predict(
         self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None
@@ -444,6 +611,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         if self.n_components == 1:
             return
         rows = X if w is None else X[w > 0]
+        if has_missing(rows):
+            # Entirely missing rows are no points; a missing entry differs from any value.
+            rows = rows[~np.isnan(rows).all(axis=1)]
+            rows = np.where(np.isnan(rows), np.nanmax(np.abs(rows), axis=0) * 3 + 1, rows)
         # Distinct rows have distinct projections on a random direction (almost surely),
         # and equal rows equal ones: a sort of n numbers instead of n rows.
         direction = np.random.default_rng(0).standard_normal(X.shape[1])
@@ -524,6 +695,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     def _estimate_log_resp(
         self, X: NDArray[Any], want_resp: bool
     ) -> tuple[NDArray[Any] | None, NDArray[Any]]:
+        if has_missing(X):
+            log_resp, norm = score_rows_missing(X, self._params())
+            return (log_resp.astype(X.dtype) if want_resp else None), norm.astype(X.dtype)
         return score_rows(X, self._params(), want_resp=want_resp)
 
     def score_samples(self, X: ArrayLike) -> NDArray[Any]:
@@ -537,7 +711,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        Xv = check_X_predict(self, X)
+        Xv = self._check_X(X, reset=False)
         return self._estimate_log_resp(Xv, want_resp=False)[1]
 
     def score(self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None) -> float:
@@ -559,14 +733,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         -------
         resp : ndarray of shape (n_samples, n_components)
         """
-        Xv = check_X_predict(self, X)
+        Xv = self._check_X(X, reset=False)
         log_resp = self._estimate_log_resp(Xv, want_resp=True)[0]
         assert log_resp is not None
         return np.exp(log_resp, out=log_resp)
 
     def predict(self, X: ArrayLike) -> NDArray[np.intp]:
         """Most responsible component of each row."""
-        Xv = check_X_predict(self, X)
+        Xv = self._check_X(X, reset=False)
+        if has_missing(Xv):
+            log_resp = self._estimate_log_resp(Xv, want_resp=True)[0]
+            assert log_resp is not None
+            return np.asarray(log_resp.argmax(axis=1), dtype=np.intp)
         labels = predict_rows(Xv, self._params())
         return labels
 
@@ -619,14 +797,26 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
 
     # -- information criteria ---------------------------------------------------------------
     def _n_parameters(self) -> int:
-        return n_parameters(self.n_components, self.means_.shape[1], self.covariance_type)
+        k, d, ct = self.n_components, self.means_.shape[1], self.covariance_type
+        total = n_parameters(k, d, ct)
+        fixed = self._fixed_values()
+        if "weights" in fixed:
+            total -= k - 1
+        if "means" in fixed:
+            total -= k * d
+        if "covariances" in fixed:
+            total -= n_parameters(k, d, ct) - (k * d + k - 1)
+        return total
 
     def _total_loglik(self, X: ArrayLike, sample_weight: ArrayLike | None) -> tuple[float, float]:
-        lp = self.score_samples(X).astype(np.float64)
+        Xv = self._check_X(X, reset=False)
+        lp = self._estimate_log_resp(Xv, want_resp=False)[1].astype(np.float64)
         w = check_sample_weight(sample_weight, lp.shape[0])
+        # Rows with no observed entry carry no information: they do not count in n.
+        seen = ~np.isnan(Xv).all(axis=1) if has_missing(Xv) else np.ones(lp.shape[0], bool)
         if w is None:
-            return float(lp.sum()), float(lp.shape[0])
-        return float(np.dot(w, np.where(w > 0, lp, 0.0))), float(w.sum())
+            return float(lp.sum()), float(seen.sum())
+        return float(np.dot(w, np.where(w > 0, lp, 0.0))), float(w[seen].sum())
 
     def bic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Bayesian information criterion on X (lower is better): −2 log L + p log n.
@@ -672,7 +862,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         >>> bool(gm.icl(X) >= gm.bic(X))
         True
         """
-        Xv = check_X_predict(self, X)
+        Xv = self._check_X(X, reset=False)
         log_resp = self._estimate_log_resp(Xv, want_resp=True)[0]
         assert log_resp is not None
         log_resp = log_resp.astype(np.float64)
@@ -684,4 +874,85 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
 
     def _objective(self, X: ArrayLike, sample_weight: ArrayLike | None) -> float:
         """What EM maximises, in total: the log-likelihood (plus the log-prior under MAP)."""
-        return self._total_loglik(X, sample_weight)[0]
+        total = self._total_loglik(X, sample_weight)[0]
+        if self.prior_ is not None:
+            prior = ConjugatePrior(self.covariance_type, **self.prior_)
+            total += log_prior(prior, self._params())
+        return total
+
+    # -- missing values ------------------------------------------------------------------
+    def impute(self, X: ArrayLike) -> NDArray[Any]:
+        """Fill in missing entries (NaN) with their conditional means under the mixture.
+
+        For a row with observed entries x_O, the imputed x_M is
+        Σ_k p(k | x_O) E[x_M | x_O, k]; a row with no observed entry gets the mixture
+        mean. Observed entries are returned unchanged.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows with NaN marking missing entries.
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features)
+            A copy of X without NaN, in X's dtype.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from latentmix import GaussianMixture
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.multivariate_normal([0, 0], [[1, 0.9], [0.9, 1]], size=500)
+        >>> gm = GaussianMixture(1).fit(X)
+        >>> filled = gm.impute([[2.0, np.nan]])
+        >>> bool(1.5 < filled[0, 1] < 2.0)
+        True
+        """
+        Xv = self._check_X(X, reset=False)
+        return impute_rows(Xv, self._params())
+
+    def sample_conditional(
+        self,
+        X: ArrayLike,
+        n_samples: int = 1,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> NDArray[Any]:
+        """Draw the missing entries of X given its observed ones (multiple imputation).
+
+        Each draw picks a component from the row's responsibilities p(k | x_O), then the
+        missing entries from that component's conditional Gaussian p(x_M | x_O, k).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_features)
+            Rows with NaN marking missing entries.
+        n_samples : int, default=1
+            Number of completed copies of X to draw.
+        random_state : int, RandomState instance or None, default=None
+            Generator for the draws; falls back to the estimator's ``random_state``.
+
+        Returns
+        -------
+        X_completed : ndarray of shape (n_samples, n_rows, n_features)
+            ``n_samples`` copies of X with the missing entries drawn.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from latentmix import GaussianMixture
+        >>> X = np.random.RandomState(0).randn(200, 2)
+        >>> gm = GaussianMixture(1).fit(X)
+        >>> draws = gm.sample_conditional([[0.5, np.nan]], n_samples=3, random_state=0)
+        >>> draws.shape, bool(np.all(draws[:, 0, 0] == 0.5))
+        ((3, 1, 2), True)
+        """
+        Xv = self._check_X(X, reset=False)
+        if (
+            not isinstance(n_samples, int | np.integer)
+            or isinstance(n_samples, bool)
+            or n_samples < 1
+        ):
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        rng = check_random_state(self.random_state if random_state is None else random_state)
+        return sample_conditional_rows(Xv, self._params(), int(n_samples), rng)

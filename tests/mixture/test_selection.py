@@ -1,0 +1,185 @@
+"""select_mixture, MixtureSelection and GaussianMixture.icl."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import xlogy
+from sklearn.metrics import adjusted_rand_score
+
+from latentmix.mixture._gaussian_mixture import GaussianMixture
+from latentmix.mixture._selection import (
+    TABLE_COLUMNS,
+    MixtureSelection,
+    hierarchical_partitions,
+    select_mixture,
+)
+
+FAST_INITS = ("hc", "split", "random_from_data")
+
+
+def blobs(seed: int = 0, n: int = 60) -> np.ndarray:
+    rng = np.random.RandomState(seed)
+    centers = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
+    return np.vstack([c + rng.randn(n, 2) * [0.6, 1.0] for c in centers])
+
+
+@pytest.fixture(scope="module")
+def selection() -> MixtureSelection:
+    return select_mixture(blobs(), n_components=range(1, 5), init_params=FAST_INITS, random_state=0)
+
+
+def test_table_layout(selection: MixtureSelection) -> None:
+    table = selection.table_
+    assert isinstance(table, pd.DataFrame)
+    assert list(table.columns) == TABLE_COLUMNS
+    assert len(table) == 4 * 4
+    assert set(table["covariance_type"]) == {"full", "tied", "diag", "spherical"}
+    assert table["converged"].dtype == bool
+
+
+def test_table_values_are_the_estimators_criteria(selection: MixtureSelection) -> None:
+    X = blobs()
+    for _, row in selection.table_.iterrows():
+        est = selection.estimators_[(row["n_components"], row["covariance_type"])]
+        assert est.n_components == row["n_components"]
+        assert row["bic"] == pytest.approx(est.bic(X), rel=1e-12)
+        assert row["aic"] == pytest.approx(est.aic(X), rel=1e-12)
+        assert row["icl"] == pytest.approx(est.icl(X), rel=1e-12)
+        assert row["log_likelihood"] == pytest.approx(est.score(X) * X.shape[0], rel=1e-12)
+        assert row["n_parameters"] == est._n_parameters()
+
+
+def test_best_is_the_argmin_and_recovers_three_blobs(selection: MixtureSelection) -> None:
+    table = selection.table_
+    best = table.loc[table["bic"].idxmin()]
+    assert selection.best_params_ == {
+        "n_components": best["n_components"],
+        "covariance_type": best["covariance_type"],
+    }
+    assert (
+        selection.best_estimator_
+        is selection.estimators_[(best["n_components"], best["covariance_type"])]
+    )
+    assert selection.best_params_["n_components"] == 3
+
+
+@pytest.mark.parametrize("criterion", ["aic", "icl"])
+def test_other_criteria(criterion: str) -> None:
+    sel = select_mixture(
+        blobs(),
+        n_components=[2, 3],
+        covariance_types="diag",
+        criterion=criterion,
+        init_params=FAST_INITS,
+        random_state=0,
+    )
+    assert sel.criterion == criterion
+    assert sel.best_params_["n_components"] == int(
+        sel.table_.loc[sel.table_[criterion].idxmin(), "n_components"]
+    )
+
+
+def test_parallel_equals_serial() -> None:
+    kw = dict(n_components=range(1, 4), init_params=FAST_INITS, random_state=3)
+    serial = select_mixture(blobs(1), n_jobs=None, **kw)
+    parallel = select_mixture(blobs(1), n_jobs=2, **kw)
+    pd.testing.assert_frame_equal(serial.table_, parallel.table_)
+
+
+def test_split_start_never_hurts() -> None:
+    """Each start only replaces a cell's fit when it is better."""
+    X = blobs(2)
+    kw = dict(n_components=range(1, 5), covariance_types=("full", "spherical"), random_state=0)
+    without = select_mixture(X, init_params=("hc",), **kw).table_
+    with_split = select_mixture(X, init_params=("hc", "split"), **kw).table_
+    assert np.all(with_split["log_likelihood"] >= without["log_likelihood"] - 1e-9)
+
+
+def test_sample_weight_reaches_the_criteria() -> None:
+    X = blobs()
+    w = np.random.RandomState(0).randint(1, 4, size=X.shape[0]).astype(float)
+    sel = select_mixture(
+        X, n_components=[3], covariance_types="full", init_params=FAST_INITS, sample_weight=w
+    )
+    est = sel.best_estimator_
+    assert sel.table_["bic"].iloc[0] == pytest.approx(est.bic(X, sample_weight=w))
+    ll = float(np.dot(w, est.score_samples(X)))
+    assert sel.table_["log_likelihood"].iloc[0] == pytest.approx(ll)
+
+
+def test_plot_returns_axes_with_a_line_per_covariance_type(selection: MixtureSelection) -> None:
+    import matplotlib.pyplot as plt
+
+    ax = selection.plot()
+    assert len(ax.get_lines()) == 4
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {
+        "full",
+        "tied",
+        "diag",
+        "spherical",
+    }
+    np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), [1, 2, 3, 4])
+    plt.close("all")
+    with pytest.raises(ValueError, match="criterion must be one of"):
+        selection.plot("nope")
+
+
+def test_icl_is_bic_plus_twice_the_entropy() -> None:
+    X = blobs()
+    gm = GaussianMixture(3, init_params="random_from_data", random_state=0).fit(X)
+    resp = gm.predict_proba(X)
+    entropy = -xlogy(resp, resp).sum()
+    assert gm.icl(X) == pytest.approx(gm.bic(X) + 2 * entropy, rel=1e-12)
+    w = np.linspace(0.5, 2.0, X.shape[0])
+    went = -(w[:, None] * xlogy(resp, resp)).sum()
+    assert gm.icl(X, sample_weight=w) == pytest.approx(
+        gm.bic(X, sample_weight=w) + 2 * went, rel=1e-12
+    )
+    assert gm.icl(X) >= gm.bic(X)
+    one = GaussianMixture(1).fit(X)
+    assert one.icl(X) == pytest.approx(one.bic(X), rel=1e-12)
+
+
+def test_hierarchical_partitions_are_nested_and_sized() -> None:
+    X = blobs()
+    parts = hierarchical_partitions(X, [1, 2, 3, 4])
+    for k, labels in parts.items():
+        assert labels.shape == (X.shape[0],)
+        assert set(labels.tolist()) == set(range(k))
+    # Every cluster of the 4-cut lies inside one cluster of the 3-cut.
+    for c in range(4):
+        assert len(set(parts[3][parts[4] == c].tolist())) == 1
+    # The three well-separated blobs are found (up to a stray point).
+    truth = np.repeat([0, 1, 2], 60)
+    assert adjusted_rand_score(truth, parts[3]) > 0.9
+
+
+def test_hierarchical_partitions_subsample() -> None:
+    X = blobs(n=400)
+    parts = hierarchical_partitions(X, [3], max_rows=300, random_state=0)
+    truth = np.repeat([0, 1, 2], 400)
+    assert adjusted_rand_score(truth, parts[3]) > 0.9
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"criterion": "likelihood"}, "criterion must be one of"),
+        ({"n_components": [0, 1]}, "positive integers"),
+        ({"n_components": []}, "is empty"),
+        ({"n_components": [500]}, "at most 180 components"),
+        ({"covariance_types": ("full", "VVV")}, "subset of"),
+        ({"init_params": ("hc", "ward")}, "init_params must be"),
+        ({"n_init": 0}, "n_init must be"),
+        ({"n_jobs": 0}, "n_jobs must be"),
+    ],
+)
+def test_bad_arguments(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        select_mixture(blobs(), **kwargs)
