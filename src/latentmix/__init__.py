@@ -10,6 +10,7 @@ from latentmix._exceptions import (
     NotFittedError,
 )
 from latentmix._version import __version__
+from latentmix.cluster import KMeans, kmeans_plusplus, silhouette_samples, silhouette_score
 from latentmix.io import load, read_metadata, save
 from latentmix.mixture import (
     BayesianGaussianMixture,
@@ -23,12 +24,16 @@ __all__ = [
     "CollapseWarning",
     "ConvergenceWarning",
     "GaussianMixture",
+    "KMeans",
     "MixtureSelection",
     "ModelFileError",
     "NotFittedError",
     "__version__",
+    "kmeans_plusplus",
     "load",
     "read_metadata",
     "save",
     "select_mixture",
+    "silhouette_samples",
+    "silhouette_score",
 ]

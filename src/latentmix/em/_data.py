@@ -7,27 +7,136 @@ memory (this module), a memory-mapped file, an iterator of chunks or a Dask arra
 
 from __future__ import annotations
 
+import os
+import threading
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["DEFAULT_CHUNK_ELEMENTS", "ArrayData", "DataSource", "as_data_source", "chunk_rows"]
+__all__ = [
+    "DEFAULT_CHUNK_ELEMENTS",
+    "ArrayData",
+    "DataSource",
+    "as_data_source",
+    "chunk_rows",
+    "for_each_chunk",
+    "n_threads",
+]
 
 S = TypeVar("S")
 
 # Rows per chunk are chosen so a chunk's widest temporary (rows × width) holds about this
-# many numbers: big enough for BLAS to run at speed, small enough to stay in cache-sized
-# pieces and to keep memory independent of N.
-DEFAULT_CHUNK_ELEMENTS = 1 << 20
+# many numbers: big enough for BLAS to run at speed, small enough that a chunk's
+# temporaries stay in the caches (2 MiB of float64 per temporary) and memory is
+# independent of N.
+DEFAULT_CHUNK_ELEMENTS = 1 << 18
+
+#: Upper bound on worker threads; ``None`` means "as many as BLAS may use" (see n_threads).
+MAX_THREADS: int | None = None
 
 
 def chunk_rows(width: int, n_samples: int, elements: int = DEFAULT_CHUNK_ELEMENTS) -> int:
     """Rows per chunk so that ``rows * width`` is about ``elements`` (at least 256 rows)."""
     rows = max(256, elements // max(int(width), 1))
     return int(min(rows, max(n_samples, 1)))
+
+
+# -- both cores busy: a small pool over chunks, BLAS pinned to one thread meanwhile -------------
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_controller: Any = None
+_in_worker = threading.local()
+
+
+def _blas_controller() -> Any:
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    return _controller
+
+
+def n_threads() -> int:
+    """Worker threads for chunk loops: the cores we may use, capped by BLAS's own setting.
+
+    Following the BLAS thread count means ``OMP_NUM_THREADS=1`` or an enclosing
+    ``threadpoolctl.threadpool_limits(1)`` also keeps these loops on one core.
+    """
+    if getattr(_in_worker, "active", False):
+        return 1  # no nested pools
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    blas = [i.get("num_threads", 1) for i in _blas_controller().select(user_api="blas").info()]
+    limit = max(blas) if blas else cores
+    n = min(cores, limit)
+    if MAX_THREADS is not None:
+        n = min(n, MAX_THREADS)
+    return max(int(n), 1)
+
+
+def _get_pool(n: int) -> ThreadPoolExecutor:
+    global _pool
+    with _lock:
+        if _pool is None or _pool._max_workers < n:
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="latentmix")
+        return _pool
+
+
+def _single_blas_thread() -> AbstractContextManager[Any]:
+    # The workers already fill the cores; threaded BLAS inside them would oversubscribe.
+    controller = _blas_controller().select(user_api="blas")
+    if not controller.lib_controllers:
+        return nullcontext()
+    return controller.limit(limits=1)  # type: ignore[no-any-return]
+
+
+def _run_in_worker(fn: Callable[..., S], *args: Any) -> S:
+    _in_worker.active = True
+    try:
+        return fn(*args)
+    finally:
+        _in_worker.active = False
+
+
+def _ordered_map(
+    fn: Callable[..., S], items: Iterator[tuple[Any, ...]], threads: int
+) -> Iterator[S]:
+    """``fn(*item)`` for every item, in order, at most ``2·threads`` in flight (bounded memory)."""
+    if threads <= 1:
+        for item in items:
+            yield fn(*item)
+        return
+    pool = _get_pool(threads)
+    pending: deque[Future[S]] = deque()
+    with _single_blas_thread():
+        for item in items:
+            pending.append(pool.submit(_run_in_worker, fn, *item))
+            if len(pending) >= 2 * threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def for_each_chunk(fn: Callable[[int, int], None], n_samples: int, width: int = 1) -> None:
+    """Call ``fn(start, stop)`` over row chunks sized by ``width``, on all worker threads.
+
+    ``fn`` must only write rows ``start:stop`` of its outputs (so the calls are independent).
+    """
+    step = chunk_rows(width, n_samples)
+    bounds = [(a, min(a + step, n_samples)) for a in range(0, n_samples, step)]
+    threads = n_threads() if len(bounds) > 1 else 1
+    for _ in _ordered_map(fn, iter(bounds), min(threads, len(bounds))):
+        pass
 
 
 class DataSource(ABC):
@@ -84,9 +193,12 @@ class ArrayData(DataSource):
         *,
         width: int = 1,
     ) -> S:
+        step = self.chunk_size or chunk_rows(width, self.n_samples)
+        n_chunks = -(-self.n_samples // step)
+        threads = min(n_threads(), n_chunks) if n_chunks > 1 else 1
         total: Any = None
-        for Xc, wc in self.chunks(width):
-            part = fn(Xc, wc)
+        # Summed in chunk order whatever the thread count, so results do not depend on it.
+        for part in _ordered_map(fn, self.chunks(width), threads):
             total = part if total is None else total + part
         if total is None:
             raise ValueError("Cannot reduce over an empty data source: X has no rows.")

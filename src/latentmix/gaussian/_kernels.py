@@ -3,10 +3,24 @@
 One stacked matrix product over all components (no Python loop over K in the E-step), in
 the dtype of the data (float32 stays float32), about the shift s so that data far from
 the origin lose no precision. Statistics are then reduced to float64.
+
+Two ways to the same numbers, chosen per call:
+
+* matrix products (BLAS) for the log-densities and the statistics, with the elementwise
+  work after each product fused into one Numba pass when Numba is installed;
+* for few features (full covariance, ``D <= DIRECT_MAX_FEATURES``) and Numba, one loop
+  that computes the log-densities (triangular factors: half the arithmetic of the dense
+  product) and one that turns them into responsibilities and adds up the statistics,
+  without the stacked (n, K·D) temporary: there the products are too small for BLAS to
+  pay off and memory traffic is the limit.
+
+Without Numba everything runs in NumPy, slower, with the same results up to rounding.
 """
 
 from __future__ import annotations
 
+import importlib.util
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -28,12 +42,164 @@ __all__ = [
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
+#: Up to this many features (full covariance), the per-row Numba loops beat BLAS.
+DIRECT_MAX_FEATURES = 16
+
+#: Numba is imported (and, once per machine, compiled) only for chunks of at least this
+#: many rows: smaller problems are fast in NumPy and must not wait for a JIT.
+NUMBA_MIN_ROWS = 2048
+
+
+def _numba_installed() -> bool:
+    try:  # without importing it
+        return importlib.util.find_spec("numba") is not None
+    except (ImportError, ValueError):  # blocked (sys.modules["numba"] = None) or broken
+        return False
+
+
+HAVE_NUMBA = _numba_installed()
+
+#: Switch for tests and benchmarks: False forces the NumPy formulas everywhere.
+USE_NUMBA = HAVE_NUMBA
+
+_compiled: ModuleType | None = None
+
+
+def _nb() -> ModuleType:
+    """The Numba kernels, imported on first use (importing Numba takes a while)."""
+    global _compiled
+    if _compiled is None:
+        from latentmix.gaussian import _numba_kernels
+
+        _compiled = _numba_kernels
+    return _compiled
+
+
+def _numba(n_rows: int) -> bool:
+    return bool(USE_NUMBA and HAVE_NUMBA and n_rows >= NUMBA_MIN_ROWS)
+
+
+def _direct(covariance_type: str, n_features: int, n_rows: int) -> bool:
+    return covariance_type == "full" and n_features <= DIRECT_MAX_FEATURES and _numba(n_rows)
+
 
 def chunk_width(n_components: int, n_features: int, covariance_type: str) -> int:
     """Numbers per row of the widest temporary of the kernels (sizes the row chunks)."""
     if covariance_type == "full":
-        return 2 * n_components * n_features
+        if _direct(covariance_type, n_features, NUMBA_MIN_ROWS):
+            return 2 * n_components + n_features
+        return n_components * n_features + 2 * n_components
     return 3 * n_components + 2 * n_features
+
+
+# -- log-densities ---------------------------------------------------------------------------
+
+
+def _const(
+    prec_chol: NDArray[np.float64],
+    covariance_type: str,
+    d: int,
+    k: int,
+    log_weights: NDArray[np.float64] | None,
+) -> NDArray[np.float64]:
+    """log π_k + log det P_k − D/2 log 2π, the part of the log-density without x."""
+    ct = covariance_type
+    if ct == "full":
+        log_det = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
+    elif ct == "tied":
+        log_det = np.full(k, np.log(np.diag(prec_chol)).sum())
+    elif ct == "diag":
+        log_det = np.log(prec_chol).sum(axis=1)
+    elif ct == "spherical":
+        log_det = d * np.log(prec_chol)
+    else:  # pragma: no cover - validated upstream
+        raise ValueError(f"Unknown covariance_type {covariance_type!r}.")
+    const = log_det - 0.5 * d * LOG_2PI
+    if log_weights is not None:
+        const = const + log_weights
+    return np.asarray(const)
+
+
+def _direct_log_prob(
+    X: NDArray[Any],
+    shift: NDArray[np.float64],
+    centers: NDArray[np.float64],
+    prec_chol: NDArray[np.float64],
+    const: NDArray[np.float64],
+    out: NDArray[Any],
+    top: NDArray[Any] | None,
+) -> None:
+    """The Numba loop for full covariances and few features (see the module docstring)."""
+    dt = X.dtype
+    _nb().full_logprob_direct(
+        X,
+        shift.astype(dt),
+        np.ascontiguousarray(centers, dtype=dt),
+        np.ascontiguousarray(prec_chol, dtype=dt),
+        const.astype(dt),
+        out,
+        np.empty(0, dtype=dt) if top is None else top,
+    )
+
+
+def _log_prob(
+    Z: NDArray[Any],
+    centers: NDArray[np.float64],
+    prec_chol: NDArray[np.float64],
+    covariance_type: str,
+    log_weights: NDArray[np.float64] | None,
+) -> tuple[NDArray[Any], NDArray[Any] | None]:
+    """log N(z | c_k, Σ_k) (+ log π_k if given), shape (n, K), in Z's dtype.
+
+    Also returns, for diag and spherical, the (n, 2D) array [z², z] that the statistics
+    reuse (None otherwise).
+    """
+    dt = Z.dtype
+    n, d = Z.shape
+    k = centers.shape[0]
+    ct = covariance_type
+    const = _const(prec_chol, ct, d, k, log_weights)
+    Q = None
+    if ct == "full":
+        out = np.empty((n, k), dtype=dt)
+        if _direct(ct, d, n):
+            _direct_log_prob(Z, np.zeros(d), centers, prec_chol, const, out, None)
+            return out, None
+        P = prec_chol.astype(dt, copy=False)
+        # Block k of the stacked product is Z @ P_k: one BLAS call for all components.
+        W = np.ascontiguousarray(P.transpose(1, 0, 2).reshape(d, k * d))
+        b = np.einsum("kd,kde->ke", centers, prec_chol).astype(dt).reshape(k * d)
+        Y = Z @ W
+        if _numba(n):
+            _nb().stacked_sq(Y, b, const.astype(dt), k, out)
+        else:
+            Y -= b
+            np.square(Y, out=Y)
+            sq = Y.reshape(n, k, d).sum(axis=2)
+            np.multiply(sq, -0.5, out=out)
+            out += const.astype(dt)
+        return out, None
+    if ct == "tied":
+        P = prec_chol.astype(dt, copy=False)
+        Y = Z @ P
+        M = centers @ prec_chol
+        # −½|y − m_k|² = y·m_k − ½|m_k|² − ½|y|²: one product for all components.
+        out = Y @ M.T.astype(dt)
+        out += (const - 0.5 * (M * M).sum(axis=1)).astype(dt)
+        np.square(Y, out=Y)
+        out -= 0.5 * Y.sum(axis=1)[:, None]
+        return out, None
+    # diag and spherical: −½ Σ_d p_kd (z_d − c_kd)² = [z², z] @ [−½ p_k; p_k c_k] + const.
+    prec = prec_chol**2
+    if ct == "spherical":
+        prec = np.repeat(prec[:, None], d, axis=1)
+    Q = np.empty((n, 2 * d), dtype=dt)
+    np.square(Z, out=Q[:, :d])
+    Q[:, d:] = Z
+    Wd = np.concatenate([-0.5 * prec.T, (centers * prec).T]).astype(dt)
+    out = Q @ Wd
+    out += (const - 0.5 * (centers**2 * prec).sum(axis=1)).astype(dt)
+    return out, Q
 
 
 def log_gaussian_prob(
@@ -46,46 +212,12 @@ def log_gaussian_prob(
 
     ``Z`` and ``centers`` are both taken about the same shift; the result has Z's dtype.
     """
-    dt = Z.dtype
-    n, d = Z.shape
-    k = centers.shape[0]
-    if covariance_type == "full":
-        P = prec_chol.astype(dt, copy=False)
-        # Block k of the stacked product is Z @ P_k: one BLAS call for all components.
-        W = np.ascontiguousarray(P.transpose(1, 0, 2).reshape(d, k * d))
-        b = np.einsum("kd,kde->ke", centers, prec_chol).astype(dt).reshape(k * d)
-        Y = Z @ W
-        Y -= b
-        np.square(Y, out=Y)
-        sq = Y.reshape(n, k, d).sum(axis=2)
-        log_det = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
-    elif covariance_type == "tied":
-        P = prec_chol.astype(dt, copy=False)
-        Y = Z @ P
-        M = (centers @ prec_chol).astype(dt)
-        sq = (Y * Y).sum(axis=1)[:, None] - 2.0 * (Y @ M.T) + (M * M).sum(axis=1)
-        log_det = np.full(k, np.log(np.diag(prec_chol)).sum())
-    elif covariance_type == "diag":
-        prec = prec_chol**2
-        cp = (centers * prec).astype(dt)
-        sq = (
-            (Z * Z) @ prec.T.astype(dt)
-            - 2.0 * (Z @ cp.T)
-            + (centers**2 * prec).sum(axis=1).astype(dt)
-        )
-        log_det = np.log(prec_chol).sum(axis=1)
-    elif covariance_type == "spherical":
-        prec = prec_chol**2
-        zz = (Z * Z).sum(axis=1)[:, None]
-        cc = (centers**2).sum(axis=1).astype(dt)
-        sq = (zz - 2.0 * (Z @ centers.T.astype(dt)) + cc) * prec.astype(dt)
-        log_det = d * np.log(prec_chol)
-    else:  # pragma: no cover - validated upstream
-        raise ValueError(f"Unknown covariance_type {covariance_type!r}.")
-    # Expanded forms can round a tiny distance to a tiny negative number.
-    np.maximum(sq, 0.0, out=sq)
-    out = (-0.5 * (d * LOG_2PI + sq) + log_det.astype(dt)).astype(dt, copy=False)
-    return np.asarray(out)
+    return _log_prob(Z, centers, prec_chol, covariance_type, None)[0]
+
+
+def _log_weights(params: GaussianParams) -> NDArray[np.float64]:
+    with np.errstate(divide="ignore"):
+        return np.log(params.weights)
 
 
 def log_weighted_prob(
@@ -93,23 +225,116 @@ def log_weighted_prob(
 ) -> NDArray[Any]:
     """log π_k + log N(x | k), with ``Z = X − shift``."""
     centers = params.means - shift
-    out = log_gaussian_prob(Z, centers, params.precisions_cholesky, params.covariance_type)
-    with np.errstate(divide="ignore"):
-        out += np.log(params.weights).astype(out.dtype)
-    return out
+    return _log_prob(
+        Z, centers, params.precisions_cholesky, params.covariance_type, _log_weights(params)
+    )[0]
+
+
+# -- normalisation -----------------------------------------------------------------------------
+
+
+def _subtract_rowmax(wlp: NDArray[Any]) -> NDArray[Any]:
+    """In place: wlp −= its row maxima (0 where not finite); return the maxima."""
+    if _numba(wlp.shape[0]):
+        top = np.empty(wlp.shape[0], dtype=wlp.dtype)
+        _nb().rowmax_subtract(wlp, top)
+        return top
+    top = wlp.max(axis=1)
+    top = np.where(np.isfinite(top), top, 0.0).astype(wlp.dtype)
+    wlp -= top[:, None]
+    return top
 
 
 def log_resp_and_norm(weighted_log_prob: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
     """In place: turn log π_k p_k(x) into log responsibilities; return them and log p(x)."""
     wlp = weighted_log_prob
-    top = wlp.max(axis=1)
-    top = np.where(np.isfinite(top), top, 0.0).astype(wlp.dtype)
-    wlp -= top[:, None]
+    top = _subtract_rowmax(wlp)
     with np.errstate(divide="ignore"):
         norm = np.log(np.exp(wlp).sum(axis=1))
     wlp -= norm[:, None]
     norm += top
     return wlp, norm
+
+
+def _log_norm(weighted_log_prob: NDArray[Any]) -> NDArray[Any]:
+    """log p(x) = log Σ_k exp(wlp); destroys its argument."""
+    wlp = weighted_log_prob
+    top = _subtract_rowmax(wlp)
+    np.exp(wlp, out=wlp)
+    with np.errstate(divide="ignore"):
+        norm = np.log(wlp.sum(axis=1))
+    norm += top
+    return norm
+
+
+def _responsibilities(
+    weighted_log_prob: NDArray[Any], w: NDArray[np.float64] | None
+) -> tuple[NDArray[Any], NDArray[Any]]:
+    """In place: log π_k p_k(x) → w·p(k | x); also return log p(x)."""
+    wlp = weighted_log_prob
+    if _numba(wlp.shape[0]):
+        top = _subtract_rowmax(wlp)
+        np.exp(wlp, out=wlp)
+        norm = np.empty(wlp.shape[0], dtype=wlp.dtype)
+        ww = np.empty(0, dtype=wlp.dtype) if w is None else w.astype(wlp.dtype)
+        _nb().normalize_rows(wlp, top, ww, norm)
+        return wlp, norm
+    log_resp, norm = log_resp_and_norm(wlp)
+    rw = np.exp(log_resp, out=log_resp)
+    if w is not None:
+        rw *= w.astype(rw.dtype)[:, None]
+    return rw, norm
+
+
+# -- statistics --------------------------------------------------------------------------------
+
+
+def _accumulate(
+    Z: NDArray[Any],
+    rw: NDArray[Any],
+    centers: NDArray[np.float64],
+    covariance_type: str,
+    w: NDArray[np.float64] | None,
+    Q: NDArray[Any] | None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    f8 = np.float64
+    n, d = Z.shape
+    k = rw.shape[1]
+    ct = covariance_type
+    if _direct(ct, d, n):
+        nk, s1, s2 = np.zeros(k), np.zeros((k, d)), np.zeros((k, d, d))
+        e = np.empty(0, dtype=Z.dtype)
+        C = np.ascontiguousarray(centers, dtype=Z.dtype)
+        _nb().full_stats_direct(Z, np.zeros(d, Z.dtype), rw.astype(Z.dtype), e, e, C, nk, s1, s2, e)
+        return nk, s1, s2
+    nk = rw.sum(axis=0, dtype=f8)
+    if ct in ("diag", "spherical"):
+        if Q is None:
+            Q = np.empty((n, 2 * d), dtype=Z.dtype)
+            np.square(Z, out=Q[:, :d])
+            Q[:, d:] = Z
+        # [Σ r z² | Σ r z] in one product, reusing the E-step's [z², z].
+        both = (rw.T @ Q).astype(f8, copy=False)
+        return nk, both[:, d:], both[:, :d]
+    s1 = (rw.T @ Z).astype(f8, copy=False)
+    if ct == "full":
+        c = centers.astype(Z.dtype)
+        root = np.sqrt(rw)
+        s2 = np.empty((k, d, d))
+        A = np.empty_like(Z)
+        for j in range(k):
+            # Σ r (z − c)(z − c)ᵀ = Aᵀ A with A = √r (z − c): one n×D temporary, reused.
+            np.subtract(Z, c[j], out=A)
+            A *= root[:, j, None]
+            s2[j] = A.T @ A
+        return nk, s1, s2
+    # tied
+    if w is None:
+        s2 = (Z.T @ Z).astype(f8, copy=False)
+    else:
+        A = Z * np.sqrt(w).astype(Z.dtype)[:, None]
+        s2 = (A.T @ A).astype(f8, copy=False)
+    return nk, s1, s2
 
 
 def accumulate(
@@ -120,19 +345,7 @@ def accumulate(
     w: NDArray[np.float64] | None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """nk, s1, s2 of one chunk from weighted responsibilities ``rw`` (see GaussianStats)."""
-    f8 = np.float64
-    nk = rw.sum(axis=0, dtype=f8)
-    s1 = (rw.T @ Z).astype(f8, copy=False)
-    if covariance_type == "full":
-        c = centers.astype(Z.dtype)
-        Zc = Z[None, :, :] - c[:, None, :]  # (K, n, D)
-        s2 = np.matmul(Zc.transpose(0, 2, 1) * rw.T[:, None, :], Zc).astype(f8, copy=False)
-    elif covariance_type == "tied":
-        Zw = Z if w is None else Z * w.astype(Z.dtype)[:, None]
-        s2 = (Zw.T @ Z).astype(f8, copy=False)
-    else:
-        s2 = (rw.T @ (Z * Z)).astype(f8, copy=False)
-    return nk, s1, s2
+    return _accumulate(Z, np.ascontiguousarray(rw), centers, covariance_type, w, None)
 
 
 def _worst(
@@ -157,13 +370,35 @@ def estep_stats(
     """One E-step pass over a chunk: additive statistics under ``params``."""
     shift = params.shift()
     ct = params.covariance_type
-    Z = X - shift.astype(X.dtype)
-    log_resp, norm = log_resp_and_norm(log_weighted_prob(Z, params, shift))
-    rw = np.exp(log_resp, out=log_resp)
-    if w is not None:
-        rw *= w.astype(rw.dtype)[:, None]
-    centers = (params.means - shift) if ct == "full" else np.zeros_like(params.means)
-    nk, s1, s2 = accumulate(Z, rw, centers, ct, w)
+    n, d = X.shape
+    k = params.n_components
+    if ct == "full":
+        # Rounded to the data's dtype, so the kernels' z − c_k is taken about exactly the
+        # reference the statistics record.
+        centers = (params.means - shift).astype(X.dtype).astype(np.float64)
+    else:
+        centers = np.zeros_like(params.means)
+    if _direct(ct, d, n):
+        # Two fused passes: log-densities minus their row maxima; exp (NumPy's SIMD); then
+        # responsibilities and all the statistics in one more pass.
+        dt = X.dtype
+        const = _const(params.precisions_cholesky, ct, d, k, _log_weights(params))
+        wlp = np.empty((n, k), dtype=dt)
+        top = np.empty(n, dtype=dt)
+        _direct_log_prob(X, shift, centers, params.precisions_cholesky, const, wlp, top)
+        np.exp(wlp, out=wlp)
+        nk, s1, s2 = np.zeros(k), np.zeros((k, d)), np.zeros((k, d, d))
+        norm = np.empty(n, dtype=dt)
+        ww = np.empty(0, dtype=dt) if w is None else w.astype(dt)
+        sh, C = shift.astype(dt), centers.astype(dt)
+        _nb().full_stats_direct(X, sh, wlp, top, ww, C, nk, s1, s2, norm)
+    else:
+        Z = X - shift.astype(X.dtype)
+        wlp, Q = _log_prob(
+            Z, params.means - shift, params.precisions_cholesky, ct, _log_weights(params)
+        )
+        rw, norm = _responsibilities(wlp, w)
+        nk, s1, s2 = _accumulate(Z, rw, centers, ct, w, Q)
     if w is None:
         log_likelihood = float(norm.sum(dtype=np.float64))
         weight = float(X.shape[0])
@@ -187,37 +422,47 @@ def estep_stats(
     )
 
 
+# -- prediction --------------------------------------------------------------------------------
+
+
 def score_rows(
     X: NDArray[Any], params: GaussianParams, *, want_resp: bool
 ) -> tuple[NDArray[Any] | None, NDArray[Any]]:
     """log responsibilities (n, K) if asked, and log p(x) (n,), chunk by chunk, in X's dtype."""
-    from latentmix.em._data import chunk_rows
+    from latentmix.em._data import for_each_chunk
 
     shift = params.shift()
     n = X.shape[0]
     resp = np.empty((n, params.n_components), dtype=X.dtype) if want_resp else None
     norm = np.empty(n, dtype=X.dtype)
-    step = chunk_rows(chunk_width(params.n_components, X.shape[1], params.covariance_type), n)
-    for start in range(0, n, step):
-        stop = min(start + step, n)
+
+    def one(start: int, stop: int) -> None:
         Z = X[start:stop] - shift.astype(X.dtype)
-        log_resp, lp = log_resp_and_norm(log_weighted_prob(Z, params, shift))
-        norm[start:stop] = lp
-        if resp is not None:
+        wlp = log_weighted_prob(Z, params, shift)
+        if resp is None:
+            norm[start:stop] = _log_norm(wlp)
+        else:
+            log_resp, lp = log_resp_and_norm(wlp)
+            norm[start:stop] = lp
             resp[start:stop] = log_resp
+
+    width = chunk_width(params.n_components, X.shape[1], params.covariance_type)
+    for_each_chunk(one, n, width)
     return resp, norm
 
 
 def predict_rows(X: NDArray[Any], params: GaussianParams) -> NDArray[np.intp]:
     """The most responsible component of each row, chunk by chunk."""
-    from latentmix.em._data import chunk_rows
+    from latentmix.em._data import for_each_chunk
 
     shift = params.shift()
     n = X.shape[0]
     labels = np.empty(n, dtype=np.intp)
-    step = chunk_rows(chunk_width(params.n_components, X.shape[1], params.covariance_type), n)
-    for start in range(0, n, step):
-        stop = min(start + step, n)
+
+    def one(start: int, stop: int) -> None:
         Z = X[start:stop] - shift.astype(X.dtype)
         labels[start:stop] = log_weighted_prob(Z, params, shift).argmax(axis=1)
+
+    width = chunk_width(params.n_components, X.shape[1], params.covariance_type)
+    for_each_chunk(one, n, width)
     return labels

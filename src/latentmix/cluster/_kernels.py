@@ -1,0 +1,184 @@
+"""Chunk kernels for Lloyd's algorithm: nearest center, per-cluster sums, farthest rows.
+
+Two implementations of one contract. With Numba, a fused serial kernel (the EM engine spreads
+chunks over the cores) runs over blocks of 64 rows: the products ``-2 x·c`` (a vectorised loop; no BLAS call, so the compiled kernel can
+be cached on disk), the argmin, the exact squared distance
+to the winning center, and the accumulation, while the block is still in cache. Without Numba the same quantities come from NumPy and a sparse one-hot
+product per chunk. Both work on rows shifted by ``shift`` (the mean of the training data)
+so that ``‖x‖² − 2x·c + ‖c‖²`` does not lose digits far from the origin.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+__all__ = ["HAVE_NUMBA", "ChunkResult", "assign_chunk"]
+
+try:  # Numba is optional: the NumPy path below gives the same numbers, slower.
+    from numba import njit
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - exercised only without numba
+    HAVE_NUMBA = False
+
+
+class ChunkResult(NamedTuple):
+    sums: NDArray[np.float64]  # (K, D) Σ w (x − shift) per cluster
+    weights: NDArray[np.float64]  # (K,) Σ w per cluster
+    inertia: float  # Σ w ‖x − c_label‖²
+    top_dist: NDArray[np.float64]  # (m,) the m largest ‖x − c_label‖² (unweighted)
+    top_rows: NDArray[np.intp]  # (m,) their row indices in the chunk
+    top_labels: NDArray[np.intp]  # (m,) their labels
+    labels: NDArray[np.intp] | None  # (n,) when asked for
+    min_dist: NDArray[np.float64] | None  # (n,) when asked for
+
+
+_BLOCK = 64  # rows per block: the block and its distances stay in L1 cache
+
+if HAVE_NUMBA:
+
+    @njit(cache=True, nogil=True, fastmath=True)
+    def _lloyd_numba(
+        X, w, has_w, shift, centers, neg2_ct, cc, n_top, want_labels, labels, min_dist
+    ):  # type: ignore[no-untyped-def]
+        # Serial and GIL-free: the EM engine runs chunks on all cores; a parallel kernel
+        # inside would only add a thread barrier per chunk.
+        n, d = X.shape
+        k = centers.shape[0]
+        sums = np.zeros((k, d))
+        weights = np.zeros(k)
+        inertia = 0.0
+        top_d = np.full(max(n_top, 1), -1.0)
+        top_i = np.full(max(n_top, 1), -1, dtype=np.intp)
+        top_l = np.full(max(n_top, 1), -1, dtype=np.intp)
+        xs = np.empty((_BLOCK, d))
+        g = np.empty((_BLOCK, k))
+        lowest = 0  # slot of the smallest kept distance
+        for s in range(0, n, _BLOCK):
+            m = min(n, s + _BLOCK) - s
+            # g = ‖c‖² − 2 (x − shift)·c; the inner loop over centers vectorises
+            for i in range(m):
+                for j in range(k):
+                    g[i, j] = cc[j]
+                for f in range(d):
+                    x = X[s + i, f] - shift[f]
+                    xs[i, f] = x
+                    for j in range(k):
+                        g[i, j] += x * neg2_ct[f, j]
+            for i in range(m):
+                best = 0
+                bv = g[i, 0]
+                for j in range(1, k):
+                    if g[i, j] < bv:
+                        bv = g[i, j]
+                        best = j
+                dist = 0.0  # exact squared distance to the winner
+                for f in range(d):
+                    diff = xs[i, f] - centers[best, f]
+                    dist += diff * diff
+                wi = w[s + i] if has_w else 1.0
+                weights[best] += wi
+                for f in range(d):
+                    sums[best, f] += wi * xs[i, f]
+                inertia += wi * dist
+                if want_labels:
+                    labels[s + i] = best
+                    min_dist[s + i] = dist
+                if n_top > 0 and dist > top_d[lowest]:
+                    top_d[lowest] = dist
+                    top_i[lowest] = s + i
+                    top_l[lowest] = best
+                    for j in range(n_top):
+                        if top_d[j] < top_d[lowest]:
+                            lowest = j
+        return sums, weights, inertia, top_d, top_i, top_l
+
+
+def _lloyd_numpy(
+    X: NDArray[Any],
+    w: NDArray[np.float64] | None,
+    shift: NDArray[np.float64],
+    centers: NDArray[np.float64],
+    n_top: int,
+) -> tuple[Any, ...]:
+    n = X.shape[0]
+    k = centers.shape[0]
+    xs = X - shift
+    g = xs @ (-2.0 * centers.T)
+    g += np.einsum("ij,ij->i", centers, centers)
+    labels = np.argmin(g, axis=1)
+    diff = xs - centers[labels]
+    dist = np.einsum("ij,ij->i", diff, diff)
+    wv = np.ones(n) if w is None else w
+    onehot = sp.csr_matrix((wv, (labels, np.arange(n))), shape=(k, n))
+    sums = np.asarray(onehot @ xs, dtype=np.float64)
+    weights = np.bincount(labels, weights=wv, minlength=k).astype(np.float64)
+    inertia = float(dist @ wv)
+    m = min(n_top, n)
+    top = np.argpartition(dist, n - m)[n - m :] if m else np.empty(0, dtype=np.intp)
+    return sums, weights, inertia, dist[top], top, labels[top], labels, dist
+
+
+def assign_chunk(
+    X: NDArray[Any],
+    w: NDArray[np.float64] | None,
+    shift: NDArray[np.float64],
+    centers: NDArray[np.float64],
+    *,
+    n_top: int,
+    want_labels: bool = False,
+    use_numba: bool = HAVE_NUMBA,
+) -> ChunkResult:
+    """Nearest centers of one chunk and what Lloyd's M-step needs from it.
+
+    ``centers`` are in the shifted coordinates (``center − shift``). Rows keep only the
+    ``n_top`` largest squared distances to their centers (candidates to re-seed empty
+    clusters), so nothing of size rows × clusters outlives the call.
+    """
+    n = X.shape[0]
+    if use_numba and HAVE_NUMBA:
+        Xc = np.ascontiguousarray(X)
+        labels = np.empty(n if want_labels else 0, dtype=np.intp)
+        min_dist = np.empty(n if want_labels else 0)
+        wv = np.empty(0) if w is None else np.ascontiguousarray(w, dtype=np.float64)
+        sums, weights, inertia, top_d, top_i, top_l = _lloyd_numba(
+            Xc,
+            wv,
+            w is not None,
+            shift,
+            np.ascontiguousarray(centers),
+            np.ascontiguousarray(-2.0 * centers.T),
+            np.einsum("ij,ij->i", centers, centers),
+            n_top,
+            want_labels,
+            labels,
+            min_dist,
+        )
+        keep = top_i >= 0
+        return ChunkResult(
+            sums,
+            weights,
+            float(inertia),
+            top_d[keep],
+            top_i[keep],
+            top_l[keep],
+            labels if want_labels else None,
+            min_dist if want_labels else None,
+        )
+    sums, weights, inertia, top_d, top_i, top_l, labels, dist = _lloyd_numpy(
+        X, w, shift, centers, n_top
+    )
+    return ChunkResult(
+        sums,
+        weights,
+        inertia,
+        top_d,
+        top_i,
+        top_l,
+        labels if want_labels else None,
+        dist if want_labels else None,
+    )
