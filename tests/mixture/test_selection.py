@@ -6,13 +6,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import xlogy
+from sklearn.datasets import load_breast_cancer, load_iris, load_wine
 from sklearn.metrics import adjusted_rand_score
 
 from latentmix.mixture._gaussian_mixture import GaussianMixture
+from latentmix.mixture._hc import cut_merges, svd_transform, vvv_agglomeration
 from latentmix.mixture._selection import (
     TABLE_COLUMNS,
     MixtureSelection,
@@ -21,6 +25,8 @@ from latentmix.mixture._selection import (
 )
 
 FAST_INITS = ("hc", "split", "random_from_data")
+DATA = Path(__file__).resolve().parents[1] / "data"
+MCLUST_MODELS = {"VVV": "full", "EEE": "tied", "VVI": "diag", "VII": "spherical"}
 
 
 def blobs(seed: int = 0, n: int = 60) -> np.ndarray:
@@ -183,3 +189,97 @@ def test_hierarchical_partitions_subsample() -> None:
 def test_bad_arguments(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         select_mixture(blobs(), **kwargs)
+
+
+def _naive_vvv_criterion(Z: np.ndarray, labels: np.ndarray) -> float:
+    """Σ_k n_k log det((W_k + ω I) / (n_k + 1)), straight from the definition."""
+    n, d = Z.shape
+    omega = ((Z - Z.mean(0)) ** 2).sum() / (n * d)
+    total = 0.0
+    for c in np.unique(labels):
+        Zc = Z[labels == c]
+        Wc = (Zc - Zc.mean(0)).T @ (Zc - Zc.mean(0))
+        total += len(Zc) * (np.linalg.slogdet(Wc + omega * np.eye(d))[1] - d * np.log(len(Zc) + 1))
+    return total
+
+
+def test_vvv_agglomeration_merges_the_cheapest_pair_at_every_stage() -> None:
+    """The incremental merge costs (rank-one updates) equal the criterion recomputed naively."""
+    Z = np.random.RandomState(0).randn(25, 3)
+    initial, merges = vvv_agglomeration(Z)
+    assert merges.shape == (24, 2)
+    labels = initial.copy()
+    for i, j in merges:
+        best = np.inf
+        clusters = np.unique(labels)
+        for a in clusters:
+            for b in clusters[clusters > a]:
+                trial = np.where(labels == b, a, labels)
+                best = min(best, _naive_vvv_criterion(Z, trial))
+        chosen = np.where(labels == j, i, labels)
+        assert _naive_vvv_criterion(Z, chosen) == pytest.approx(best, abs=1e-9)
+        labels = chosen
+
+
+def test_vvv_agglomeration_keeps_duplicates_together() -> None:
+    Z = np.array([[0.0, 0.0], [0.0, 0.0], [3.0, 1.0], [3.0, 1.2], [9.0, 9.0]])
+    initial, merges = vvv_agglomeration(Z)
+    assert initial[0] == initial[1]
+    assert merges.shape == (3, 2)
+    parts = cut_merges(initial, merges, [1, 4])
+    assert parts[4][0] == parts[4][1]
+    np.testing.assert_array_equal(parts[1], 0)
+
+
+def test_svd_transform_is_centred_and_scaled() -> None:
+    X = np.random.RandomState(1).randn(50, 3) * [1.0, 100.0, 0.01] + 7.0
+    Z = svd_transform(X)
+    np.testing.assert_allclose(Z.mean(0), 0.0, atol=1e-12)
+    # Xs = U S Vᵀ, Z = U S^{1/2}: uncorrelated columns with squared norms s_j.
+    s = np.linalg.svd((X - X.mean(0)) / X.std(0, ddof=1), compute_uv=False)
+    np.testing.assert_allclose(Z.T @ Z, np.diag(s), atol=1e-9)
+
+
+def _mclust_reference(name: str) -> pd.DataFrame:
+    ref = pd.read_csv(DATA / "mclust_loglik.csv")
+    return ref[ref["dataset"] == name]
+
+
+def _check_at_least_mclust(name: str, X: np.ndarray) -> None:
+    """Non-regression for the quality bar: best loglik per cell ≥ mclust's (same models)."""
+    sel = select_mixture(
+        X, range(1, 10), tol=1e-6, max_iter=1000, reg_covar=1e-10, n_init=2, random_state=0
+    )
+    ours = sel.table_.set_index(["n_components", "covariance_type"])["log_likelihood"]
+    below = []
+    for _, row in _mclust_reference(name).iterrows():
+        if np.isnan(row["mclust"]):  # mclust has no fit; reported in benchmarks/MCLUST.md
+            continue
+        got = ours[(int(row["n_components"]), MCLUST_MODELS[row["model"]])]
+        if not got >= row["mclust"] - 1e-6 * abs(row["mclust"]):
+            below.append((row["model"], int(row["n_components"]), row["mclust"], got))
+    assert not below, f"{name}: cells below mclust (model, K, mclust, ours): {below}"
+
+
+@pytest.mark.parametrize("name", ["iris", "faithful"])
+def test_at_least_mclust_loglik_iris_faithful(name: str) -> None:
+    X = load_iris().data if name == "iris" else pd.read_csv(DATA / "faithful.csv").to_numpy(float)
+    _check_at_least_mclust(name, X)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name",
+    [
+        "wine",
+        pytest.param(
+            "breast_cancer",
+            marks=pytest.mark.xfail(
+                strict=True, reason="3 of 35 cells below mclust, see benchmarks/MCLUST.md"
+            ),
+        ),
+    ],
+)
+def test_at_least_mclust_loglik_wine_breast_cancer(name: str) -> None:
+    X = load_wine().data if name == "wine" else load_breast_cancer().data
+    _check_at_least_mclust(name, X)

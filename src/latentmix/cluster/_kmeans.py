@@ -40,7 +40,9 @@ from latentmix._validation import (
     check_X_predict,
 )
 from latentmix.cluster._kernels import HAVE_NUMBA, assign_chunk
+from latentmix.em._dask import is_dask_collection
 from latentmix.em._data import ArrayData, DataSource, chunk_rows, for_each_chunk
+from latentmix.em._fit_source import is_out_of_core
 from latentmix.em._loop import EMFamily, run_em
 
 __all__ = ["KMeans", "KMeansParams", "KMeansStats", "kmeans_plusplus"]
@@ -539,6 +541,12 @@ default="k-means++"
         self : KMeans
             The fitted estimator.
         """
+        if is_out_of_core(X):
+            # Dask collections, .npy/Parquet paths and chunk factories: exact Lloyd passes.
+            from latentmix.em._fit_source import as_source, fit_kmeans_on
+
+            return fit_kmeans_on(self, as_source(X, sample_weight))  # type: ignore[no-any-return]
+        self.__dict__.pop("counts_", None)  # a new fit starts a new mini-batch stream
         Xv = check_X_fit(self, X)
         check_n_rows(Xv, self.n_clusters, "n_clusters")
         w = check_sample_weight(sample_weight, Xv.shape[0])
@@ -632,9 +640,40 @@ default="k-means++"
         labels : ndarray of shape (n_samples,)
             Cluster index of each row.
         """
+        if is_dask_collection(X):
+            from latentmix.em._fit_source import dask_predict
+
+            return dask_predict(self, X)  # type: ignore[no-any-return]
         Xv = check_X_predict(self, X)
         labels, _ = _assign_all(Xv, None, self._shift, self._shifted_centers())
         return labels
+
+    def partial_fit(
+        self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None
+    ) -> KMeans:
+        """One mini-batch k-means step (Sculley, 2010) on a batch of rows, for streams.
+
+        Each center moves to the running weighted mean of all rows ever assigned to it
+        (a per-center step size 1 / n_k). The first call seeds the centers by k-means++
+        on the first batch (or takes ``init`` when it is an array); ``fit`` starts anew.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            One batch of the stream.
+        y : Ignored
+            Present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the batch's rows.
+
+        Returns
+        -------
+        self : KMeans
+            The updated model; ``counts_`` holds the weight assigned to each center.
+        """
+        from latentmix.em._online import partial_fit_kmeans
+
+        return partial_fit_kmeans(self, X, sample_weight)  # type: ignore[no-any-return]
 
     def fit_predict(
         self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None
@@ -670,6 +709,10 @@ default="k-means++"
         distances : ndarray of shape (n_samples, n_clusters)
             Distance of each row to each center, in the dtype of X.
         """
+        if is_dask_collection(X):
+            from latentmix.em._fit_source import dask_transform
+
+            return dask_transform(self, X)  # type: ignore[no-any-return]
         Xv = check_X_predict(self, X)
         C = self._shifted_centers()
         C_sq = np.einsum("ij,ij->i", C, C)

@@ -32,7 +32,9 @@ from latentmix._validation import (
     check_random_state,
     check_sample_weight,
 )
+from latentmix.em._dask import is_dask_collection
 from latentmix.em._data import ArrayData, DataSource, chunk_rows
+from latentmix.em._fit_source import is_out_of_core
 from latentmix.em._loop import EMFamily, run_em
 from latentmix.gaussian._kernels import chunk_width as _chunk_width
 from latentmix.gaussian._kernels import estep_stats, predict_rows, score_rows
@@ -105,8 +107,11 @@ class _GaussianFamily(EMFamily[GaussianParams, GaussianStats]):
         if all(v is not None for v in given):
             params = self._from_user(None)
         else:
-            if not isinstance(data, ArrayData):  # pragma: no cover - other sources later
-                raise TypeError("Initialisation needs in-memory data.")
+            if not isinstance(data, ArrayData):
+                # Dask, files, chunk factories: starts made of passes over the source.
+                from latentmix.em._init_scalable import initialize_gaussian
+
+                return initialize_gaussian(self, data, random_state)  # type: ignore[no-any-return]
             if self.missing:
                 # Starts need complete rows; column means are good enough for a start.
                 X = data.X
@@ -357,6 +362,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         ``bic``/``aic``/``icl`` use the log-likelihood at the MAP estimate, as mclust
         does. None (the default) is plain maximum-likelihood EM.
 
+    online_alpha : float in (0.5, 1], default=0.6
+        Step-size exponent of ``partial_fit`` (stepwise EM): batch t is blended in with
+        weight ``(t + 2) ** -online_alpha``. Values near 0.5 adapt fast, 1 averages all
+        batches equally.
+
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
@@ -442,6 +452,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         "verbose_interval": [Interval(int, 1, None)],
         "fixed": [NoneOr(ArrayLikeC)],
         "prior": [NoneOr(_PriorSpec())],
+        "online_alpha": [Interval(float, 0.5, 1.0, closed="right")],
     }
 
     def __init__(
@@ -463,6 +474,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         verbose_interval: int = 10,
         fixed: tuple[str, ...] | list[str] | None = None,
         prior: str | dict[str, Any] | None = None,
+        online_alpha: float = 0.6,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -480,6 +492,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.verbose_interval = verbose_interval
         self.fixed = fixed
         self.prior = prior
+        self.online_alpha = online_alpha
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(
@@ -502,6 +515,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             The fitted model.
         """
         validate_params(self, self._parameter_constraints)
+        self.__dict__.pop("_stepwise", None)  # fit starts a new stream for partial_fit
+        if is_out_of_core(X):
+            from latentmix.em._fit_source import as_source, fit_gaussian_mixture_on
+
+            return fit_gaussian_mixture_on(self, as_source(X, sample_weight))  # type: ignore[no-any-return]
         Xv = self._check_X(X, reset=True)
         missing = has_missing(Xv)
         check_missing(Xv)
@@ -600,6 +618,38 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             prec = np.asarray(self.precisions_init, dtype=np.float64)
             out["covariances"] = covariances_from_precisions(prec, self.covariance_type)
         return out
+
+    def partial_fit(
+        self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None
+    ) -> GaussianMixture:
+        """One step of online (stepwise) EM on a batch of rows, for streams.
+
+        Stepwise EM (Cappé and Moulines, 2009): the batch's statistics are blended into
+        running statistics with step size ``(t + 2) ** -online_alpha`` for batch t, then
+        the M-step runs on them. The first call initialises from ``*_init`` when all are
+        given, else by ``init_params`` on the first batch. ``fit`` starts a new stream.
+        Sample weights, missing values and ``fixed`` work as in ``fit``; ``prior`` does
+        not. The running statistics are not saved in model files: after ``load``,
+        ``partial_fit`` starts a new stream.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            One batch of the stream.
+        y : Ignored
+            Present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the batch's rows.
+
+        Returns
+        -------
+        self : GaussianMixture
+            The updated model (``n_steps_`` counts the batches seen).
+        """
+        from latentmix.em._online import partial_fit_gaussian_mixture
+
+        validate_params(self, self._parameter_constraints)
+        return partial_fit_gaussian_mixture(self, X, sample_weight, alpha=self.online_alpha)  # type: ignore[no-any-return]
 
     def fit_predict(
         self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None
@@ -711,6 +761,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         -------
         log_prob : ndarray of shape (n_samples,)
         """
+        if is_dask_collection(X):
+            from latentmix.em._fit_source import dask_score_samples
+
+            return dask_score_samples(self, X)  # type: ignore[no-any-return]
         Xv = self._check_X(X, reset=False)
         return self._estimate_log_resp(Xv, want_resp=False)[1]
 
@@ -733,6 +787,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         -------
         resp : ndarray of shape (n_samples, n_components)
         """
+        if is_dask_collection(X):
+            from latentmix.em._fit_source import dask_predict_proba
+
+            return dask_predict_proba(self, X)  # type: ignore[no-any-return]
         Xv = self._check_X(X, reset=False)
         log_resp = self._estimate_log_resp(Xv, want_resp=True)[0]
         assert log_resp is not None
@@ -740,6 +798,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
 
     def predict(self, X: ArrayLike) -> NDArray[np.intp]:
         """Most responsible component of each row."""
+        if is_dask_collection(X):
+            from latentmix.em._fit_source import dask_predict
+
+            return dask_predict(self, X)  # type: ignore[no-any-return]
         Xv = self._check_X(X, reset=False)
         if has_missing(Xv):
             log_resp = self._estimate_log_resp(Xv, want_resp=True)[0]

@@ -3,18 +3,23 @@
 Each cell (K, covariance type) is fitted from several starts and keeps the best by the
 fitted objective (the log-likelihood, or the log-posterior with a prior):
 
-* ``"hc"``: a partition from model-based hierarchical agglomeration, cut at K. The tree
-  is built once for all K (the partitions are nested, so the starts reuse each other
-  across K) on the scaled-SVD transform of the data, as mclust does by default
-  (Fraley 1998; Scrucca et al. 2016). The agglomeration criterion is the EII model's,
-  which is Ward's criterion;
+* ``"hc"``: partitions from model-based hierarchical agglomeration, cut at K, on the
+  scaled-SVD transform of the data (mclust's default ``hcUse = "SVD"``; Scrucca and
+  Raftery 2015): the tree under the unconstrained VVV model (Fraley 1998; mclust's default
+  for every covariance type; :mod:`latentmix.mixture._hc`) and Ward's tree (the EII
+  model's), each grown once for all K (nested partitions, so the starts reuse each other
+  across K), plus ``n_init`` k-means runs in the same transformed space (unit-free,
+  unlike k-means on the raw features). Above ``HC_MAX_ROWS`` rows the trees are grown on a
+  random subsample, as mclust does;
 * ``"kmeans"`` (or any other ``init_params`` of :class:`GaussianMixture`): ``n_init``
   restarts of the estimator's own initialisation;
-* ``"split"``: the best (K−1)-component solution of the same covariance type with one
-  component split in two along its principal axis, which reuses solutions across K.
+* ``"split"``: chains across K that reuse solutions: the best (K−1)-component solution
+  of the same covariance type with one of its three widest components split along its
+  principal axis, then the best (K+1)-component solution with one of its two cheapest
+  pairs of components merged; ``CHAIN_ROUNDS`` rounds up and down.
 
 Independent starts of all cells run in parallel (threads: BLAS releases the GIL); the
-``"split"`` starts then run in order of K, one chain per covariance type.
+``"split"`` chains then run in order of K, one chain per covariance type.
 """
 
 from __future__ import annotations
@@ -30,11 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.linalg import LinAlgWarning
 from sklearn.utils.validation import check_array
 
 from latentmix._exceptions import CollapseWarning, ConvergenceWarning
 from latentmix._validation import check_random_state, check_sample_weight
 from latentmix.gaussian._params import COVARIANCE_TYPES
+from latentmix.mixture._hc import cut_merges, svd_transform, vvv_agglomeration
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -49,8 +56,10 @@ logger = logging.getLogger("latentmix")
 CRITERIA = ("bic", "aic", "icl")
 ESTIMATOR_INITS = ("kmeans", "k-means++", "random", "random_from_data")
 INIT_CHOICES = ("hc", "split", *ESTIMATOR_INITS)
-#: rows above which the agglomeration tree is grown on a random subsample
-HC_MAX_ROWS = 4000
+#: rows above which the agglomeration tree is grown on a random subsample (mclust: 2000)
+HC_MAX_ROWS = 2000
+#: rounds of the split-up / merge-down passes over K
+CHAIN_ROUNDS = 2
 
 TABLE_COLUMNS = [
     "n_components",
@@ -65,34 +74,23 @@ TABLE_COLUMNS = [
 
 
 # -- hierarchical agglomeration -------------------------------------------------------------
-def _svd_scaled(X: NDArray[Any]) -> NDArray[np.float64]:
-    """mclust's ``hcUse = "SVD"``: centred data rotated onto, and scaled by, its singular vectors."""
-    Xf = np.asarray(X, dtype=np.float64)
-    if np.isnan(Xf).any():
-        # Agglomeration needs complete rows; column means are good enough for a start.
-        Xf = np.where(np.isnan(Xf), np.nanmean(Xf, axis=0), Xf)
-    Xc = Xf - Xf.mean(axis=0)
-    _, s, vt = np.linalg.svd(Xc, full_matrices=False)
-    keep = s > s[0] * 1e-10 if s.size and s[0] > 0 else np.zeros_like(s, dtype=bool)
-    if not keep.any():
-        return Xc
-    return np.asarray((Xc @ vt[keep].T) / s[keep])
-
-
 def hierarchical_partitions(
     X: ArrayLike,
     n_components: Iterable[int],
     *,
+    model: str = "VVV",
     random_state: int | np.random.RandomState | None = None,
     max_rows: int = HC_MAX_ROWS,
 ) -> dict[int, NDArray[np.intp]]:
     """Partitions of the rows from model-based hierarchical agglomeration, cut at each K.
 
-    The tree is grown under the EII model (equal spherical components), whose merge
-    criterion is Ward's (Fraley 1998), on the scaled-SVD transform of X (mclust's default
-    ``hcUse = "SVD"``). Missing entries are replaced by column means for this purpose only.
-    Above ``max_rows`` rows the tree is grown on a random subsample and every row joins the
-    cluster with the nearest mean.
+    The tree is grown on the scaled-SVD transform of X (mclust's default ``hcUse =
+    "SVD"``, see :func:`latentmix.mixture._hc.svd_transform`) under the unconstrained
+    model ``"VVV"`` (Fraley 1998, see :mod:`latentmix.mixture._hc`; mclust's default for
+    every covariance type) or the equal spherical model ``"EII"``, whose criterion is
+    Ward's. Missing entries are replaced by column means for this purpose only. Above
+    ``max_rows`` rows the tree is grown on a random subsample (as mclust does above 2000
+    rows) and every row joins the cluster with the nearest mean in the transformed space.
 
     Parameters
     ----------
@@ -100,28 +98,32 @@ def hierarchical_partitions(
         The rows (may contain NaN).
     n_components : iterable of int
         The numbers of clusters to cut the tree at.
+    model : {"VVV", "EII", "VVV-STD"}, default="VVV"
+        The agglomeration criterion; ``"VVV-STD"`` is VVV on the standardised columns
+        (mclust's ``hcUse = "STD"``) instead of the scaled SVD.
     random_state : int, RandomState instance or None, default=None
         Chooses the subsample when there are more than ``max_rows`` rows.
-    max_rows : int, default=4000
-        Largest number of rows the tree is grown on (its memory is quadratic in rows).
+    max_rows : int, default=2000
+        Largest number of rows the tree is grown on (its memory is quadratic in rows, its
+        time quadratic in rows and cubic in features).
 
     Returns
     -------
     partitions : dict of int to ndarray of shape (n_samples,)
-        Labels in ``0..K-1`` for each requested K.
+        Labels in ``0..K-1`` for each requested K (nested: each cut refines the next).
 
     Examples
     --------
     >>> import numpy as np
     >>> from latentmix.mixture._selection import hierarchical_partitions
-    >>> X = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
+    >>> X = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0], [5.0, 5.2]])
     >>> parts = hierarchical_partitions(X, [2])
     >>> len(set(parts[2][:2].tolist())), bool(parts[2][0] != parts[2][2])
     (1, True)
     """
-    from scipy.cluster.hierarchy import cut_tree, ward
-
-    Z = _svd_scaled(np.asarray(X))
+    if model not in ("VVV", "EII", "VVV-STD"):
+        raise ValueError(f"model must be 'VVV', 'EII' or 'VVV-STD', got {model!r}.")
+    Z = svd_transform(np.asarray(X), rotate=model != "VVV-STD")
     n = Z.shape[0]
     ks = sorted({int(k) for k in n_components})
     out: dict[int, NDArray[np.intp]] = {}
@@ -135,10 +137,18 @@ def hierarchical_partitions(
     ks = [k for k in ks if 1 <= k <= sub.size]
     if not ks:
         return out
-    tree = ward(Z[sub])
-    cuts = cut_tree(tree, n_clusters=ks)
-    for j, k in enumerate(ks):
-        labels_sub = np.asarray(cuts[:, j], dtype=np.intp)
+    if model != "EII":
+        initial, merges = vvv_agglomeration(Z[sub])
+        cuts = cut_merges(initial, merges, ks)
+    else:
+        from scipy.cluster.hierarchy import cut_tree, ward
+
+        tree = cut_tree(ward(Z[sub]), n_clusters=ks)
+        cuts = {k: np.asarray(tree[:, j], dtype=np.intp) for j, k in enumerate(ks)}
+    for k in ks:
+        if k not in cuts:  # fewer distinct rows than k
+            continue
+        labels_sub = cuts[k]
         if sub.size == n:
             out[k] = labels_sub
             continue
@@ -148,10 +158,28 @@ def hierarchical_partitions(
     return out
 
 
+def _kmeans_partitions(
+    Z: NDArray[np.float64], ks: Sequence[int], seed: int
+) -> dict[int, NDArray[np.intp]]:
+    """k-means++ / Lloyd partitions in the transformed space (unit-free, unlike raw X)."""
+    from latentmix.cluster import KMeans
+
+    out: dict[int, NDArray[np.intp]] = {}
+    for k in ks:
+        if 1 < k <= Z.shape[0]:
+            km = KMeans(n_clusters=k, n_init=1, random_state=seed + k).fit(Z)
+            out[k] = np.asarray(km.labels_, dtype=np.intp)
+    return out
+
+
 def _split_labels(
-    X: NDArray[Any], est: GaussianMixture, w: NDArray[np.float64] | None
-) -> NDArray[np.intp] | None:
-    """MAP labels of ``est`` with its widest component split along its principal axis."""
+    X: NDArray[Any], est: GaussianMixture, w: NDArray[np.float64] | None, n_splits: int = 3
+) -> list[NDArray[np.intp]]:
+    """MAP labels of ``est`` with one of its widest components split along its principal axis.
+
+    One partition for each of the ``n_splits`` components of largest spread (weight times
+    largest variance).
+    """
     resp = est.predict_proba(X).astype(np.float64)
     labels = resp.argmax(axis=1)
     Xf = np.asarray(X, dtype=np.float64)
@@ -167,16 +195,66 @@ def _split_labels(
         vals, vecs = np.linalg.eigh(0.5 * (cov + cov.T))
         spread[k] = nk[k] * vals[-1]
         axes.append(vecs[:, -1])
-    k = int(np.argmax(spread))
-    members = np.flatnonzero(labels == k)
-    if members.size < 2:
-        return None
-    side = (Xf[members] - est.means_[k]) @ axes[k] > 0
-    if side.all() or not side.any():
-        return None
-    new = labels.copy()
-    new[members[side]] = est.n_components
-    return np.asarray(new, dtype=np.intp)
+    out = []
+    for k in np.argsort(-spread)[:n_splits]:
+        members = np.flatnonzero(labels == k)
+        if members.size < 2:
+            continue
+        side = (Xf[members] - est.means_[k]) @ axes[k] > 0
+        if side.all() or not side.any():
+            continue
+        new = labels.copy()
+        new[members[side]] = est.n_components
+        out.append(np.asarray(new, dtype=np.intp))
+    return out
+
+
+def _full_covariances(est: GaussianMixture) -> NDArray[np.float64]:
+    cov = np.asarray(est.covariances_, dtype=np.float64)
+    k, d = est.means_.shape
+    if est.covariance_type == "full":
+        return cov
+    if est.covariance_type == "tied":
+        return np.broadcast_to(cov, (k, d, d))
+    if est.covariance_type == "diag":
+        return cov[:, :, None] * np.eye(d)
+    return cov[:, None, None] * np.eye(d)
+
+
+def _merge_labels(
+    X: NDArray[Any], est: GaussianMixture, w: NDArray[np.float64] | None, n_pairs: int = 2
+) -> list[NDArray[np.intp]]:
+    """MAP labels of ``est`` with the pairs of components that are cheapest to merge, merged.
+
+    The cost of merging components a and b is the loss of classification log-likelihood
+    when both are replaced by their moment-matched Gaussian:
+    ``n_ab log det Σ_ab − n_a log det Σ_a − n_b log det Σ_b`` (halved, up to constants).
+    """
+    resp = est.predict_proba(X).astype(np.float64)
+    labels = resp.argmax(axis=1)
+    rw = resp if w is None else resp * w[:, None]
+    nk = rw.sum(axis=0)
+    means = np.asarray(est.means_, dtype=np.float64)
+    covs = _full_covariances(est)
+    _, logdet = np.linalg.slogdet(covs)
+    costs = []
+    for a, b in itertools.combinations(range(est.n_components), 2):
+        n_ab = nk[a] + nk[b]
+        if n_ab <= 0:
+            continue
+        mean = (nk[a] * means[a] + nk[b] * means[b]) / n_ab
+        da, db = means[a] - mean, means[b] - mean
+        cov = (nk[a] * (covs[a] + np.outer(da, da)) + nk[b] * (covs[b] + np.outer(db, db))) / n_ab
+        sign, ld = np.linalg.slogdet(cov)
+        if sign > 0:
+            costs.append((n_ab * ld - nk[a] * logdet[a] - nk[b] * logdet[b], a, b))
+    out = []
+    for _, a, b in sorted(costs)[:n_pairs]:
+        new = np.where(labels == b, a, labels)
+        _, new = np.unique(new, return_inverse=True)
+        if new.max() + 1 == est.n_components - 1:
+            out.append(np.asarray(new.reshape(-1), dtype=np.intp))
+    return out
 
 
 # -- one cell of the grid ---------------------------------------------------------------------
@@ -186,6 +264,7 @@ class _Start:
     labels: NDArray[np.intp] | None = None
     seed: int = 0
     n_init: int = 1
+    name: str = ""  # what the log says gave a cell its fit
 
 
 @dataclass
@@ -264,7 +343,7 @@ def _fit_cell(
 ) -> _Cell:
     cell = cell if cell is not None else _Cell()
     for start in starts:
-        name = "hc" if start.kind == "labels" and not start.seed else start.kind
+        name = start.name or start.kind
         try:
             fitted = _fit_start(X, w, k, ct, start, options)
         except ValueError as exc:  # IllConditionedError, repeated collapse, too few rows
@@ -459,8 +538,10 @@ def select_mixture(
         Restarts of each estimator initialisation in ``init_params`` (``"kmeans"`` etc.).
     init_params : sequence of str, default=("hc", "kmeans", "split")
         Starts tried for every cell: ``"hc"`` (model-based hierarchical agglomeration,
-        mclust's start), ``"split"`` (the best (K−1)-component solution with one
-        component split), and any ``init_params`` of :class:`GaussianMixture`
+        VVV as mclust's start and Ward's, and ``n_init`` k-means runs, all on the
+        scaled-SVD transform), ``"split"`` (chains over K: the best (K−1)-component
+        solution with a component split, the best (K+1)-component one with two merged),
+        and any ``init_params`` of :class:`GaussianMixture`
         (``"kmeans"``, ``"k-means++"``, ``"random"``, ``"random_from_data"``).
     random_state : int, RandomState instance or None, default=None
         Seeds every random start; the results do not depend on ``n_jobs``.
@@ -515,17 +596,25 @@ def select_mixture(
     rng = check_random_state(random_state)
     options: dict[str, Any] = dict(tol=tol, reg_covar=reg_covar, max_iter=max_iter)
 
-    partitions: dict[int, NDArray[np.intp]] = {}
+    # Label starts shared by all covariance types: the VVV and Ward trees (nested, so they
+    # reuse each other across K) and n_init k-means runs, all in the scaled-SVD space.
+    label_starts: dict[int, list[_Start]] = {k: [] for k in ks}
     if "hc" in inits:
-        partitions = hierarchical_partitions(Xv, ks, random_state=rng.randint(2**31 - 1))
+        hc_seed = int(rng.randint(2**31 - 1))
+        for model in ("VVV", "EII"):
+            parts = hierarchical_partitions(Xv, ks, model=model, random_state=hc_seed)
+            for k, labels in parts.items():
+                label_starts[k].append(_Start("labels", labels, name=f"hc-{model}"))
+        Z = svd_transform(Xv)
+        for r in range(n_init):
+            for k, labels in _kmeans_partitions(Z, ks, int(rng.randint(2**30))).items():
+                label_starts[k].append(_Start("labels", labels, name=f"kmeans-svd-{r}"))
     # Seeds are drawn before any fitting, so the results do not depend on n_jobs.
     seeds = {(k, ct): int(rng.randint(2**31 - 1)) for k in ks for ct in cts}
 
     def independent(key: tuple[int, str]) -> _Cell:
         k, ct = key
-        starts: list[_Start] = []
-        if k in partitions:
-            starts.append(_Start("labels", partitions[k]))
+        starts: list[_Start] = list(label_starts[k])
         for kind in inits:
             if kind in ESTIMATOR_INITS and (k > 1 or not starts):
                 starts.append(_Start(kind, seed=seeds[key], n_init=n_init))
@@ -534,15 +623,25 @@ def select_mixture(
         return _fit_cell(Xv, w, k, ct, starts, options)
 
     def chain(ct: str) -> None:
-        for prev, k in itertools.pairwise(ks):
-            if k != prev + 1 or cells[(prev, ct)].estimator is None:
-                continue
-            est_prev = cells[(prev, ct)].estimator
-            assert est_prev is not None
-            labels = _split_labels(Xv, est_prev, w)
-            if labels is not None:
-                start = _Start("labels", labels, seed=1)
-                _fit_cell(Xv, w, k, ct, [start], options, cells[(k, ct)])
+        # Up: split a component of the best (K-1)-fit; down: merge two of the best (K+1)-fit.
+        # Two rounds: an improvement at one K can open a better start for its neighbours.
+        for _ in range(CHAIN_ROUNDS):
+            for prev, k in itertools.pairwise(ks):
+                est_prev = cells[(prev, ct)].estimator
+                if k != prev + 1 or est_prev is None:
+                    continue
+                split = [
+                    _Start("labels", lab, name="split") for lab in _split_labels(Xv, est_prev, w)
+                ]
+                _fit_cell(Xv, w, k, ct, split, options, cells[(k, ct)])
+            for k, nxt in reversed(list(itertools.pairwise(ks))):
+                est_next = cells[(nxt, ct)].estimator
+                if nxt != k + 1 or est_next is None or k < 2:
+                    continue
+                merged = [
+                    _Start("labels", lab, name="merge") for lab in _merge_labels(Xv, est_next, w)
+                ]
+                _fit_cell(Xv, w, k, ct, merged, options, cells[(k, ct)])
 
     keys = [(k, ct) for ct in cts for k in ks]
     with warnings.catch_warnings():
@@ -550,6 +649,8 @@ def select_mixture(
         # The filter is set here, in the calling thread, around all worker threads.
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", CollapseWarning)
+        # A poor label start may give a nearly singular covariance; its fit just loses.
+        warnings.simplefilter("ignore", LinAlgWarning)
         cells = dict(zip(keys, _map(independent, keys, n_jobs)))
         if "split" in inits:
             _map(chain, cts, n_jobs)
