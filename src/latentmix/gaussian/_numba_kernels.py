@@ -57,7 +57,7 @@ def _jit_sum(fn: Callable[..., Any]) -> Callable[..., Any]:
     return numba.njit(cache=True, nogil=True, boundscheck=False, fastmath=flags)(fn)  # type: ignore[no-any-return]
 
 
-@_jit
+@_jit_sum
 def stacked_sq(Y: Any, b: Any, const: Any, n_components: int, out: Any) -> None:  # pragma: no cover
     """out[i, k] = const[k] − ½ Σ_d (Y[i, kD + d] − b[kD + d])², with Y the stacked product."""
     n = Y.shape[0]
@@ -88,7 +88,7 @@ def rowmax_subtract(A: Any, top: Any) -> None:  # pragma: no cover
             A[i, j] -= m
 
 
-@_jit
+@_jit_sum
 def normalize_rows(E: Any, top: Any, w: Any, norm: Any) -> None:  # pragma: no cover
     """In place: E (exponentials) → weighted responsibilities; norm = log Σ_k + top.
 

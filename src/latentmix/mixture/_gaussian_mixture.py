@@ -35,7 +35,7 @@ from latentmix._validation import (
 from latentmix.em._dask import is_dask_collection
 from latentmix.em._data import ArrayData, DataSource, chunk_rows
 from latentmix.em._fit_source import is_out_of_core
-from latentmix.em._loop import EMFamily, run_em
+from latentmix.em._loop import EMFamily, EMResult, FitInterrupted, run_em
 from latentmix.gaussian._kernels import chunk_width as _chunk_width
 from latentmix.gaussian._kernels import estep_stats, predict_rows, score_rows
 from latentmix.gaussian._missing import (
@@ -381,6 +381,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         Cholesky factors of the precisions (upper triangular when computed by EM).
     converged_ : bool
         Whether the best initialisation converged.
+    interrupted_ : bool
+        Whether ``fit`` was stopped by a KeyboardInterrupt (see Notes).
     n_iter_ : int
         EM iterations of the best initialisation.
     lower_bound_ : float
@@ -419,6 +421,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     raises a ValueError; a covariance that cannot be made positive definite for any
     component (for instance identical points with ``reg_covar=0``) raises a ValueError
     that says to increase ``reg_covar``.
+
+    Interrupting ``fit`` (Ctrl-C, KeyboardInterrupt): the estimator keeps the best
+    parameters seen so far, from the current initialisation or an earlier one, sets
+    ``converged_ = False`` and ``interrupted_ = True``, then re-raises the
+    KeyboardInterrupt so that a script still stops. To keep the model, catch it::
+
+        try:
+            gm.fit(X)
+        except KeyboardInterrupt:
+            pass  # gm.interrupted_ is True: gm holds the best state so far
+
+    An interrupt before the first initialisation is complete leaves the estimator as it
+    was. A fit that ends normally has ``interrupted_ = False``.
 
     Examples
     --------
@@ -536,21 +551,37 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         family = _GaussianFamily(self, Xv.shape[1], prior=prior, missing=missing)
         warm = self.warm_start and hasattr(self, "converged_")
         init = self._params() if warm else None
-        result = run_em(
-            family,
-            data,
-            n_init=self.n_init,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            random_state=check_random_state(self.random_state),
-            init_params=init,
-            init_lower_bound=self.lower_bound_ if warm else -np.inf,
-            verbose=self.verbose,
-            verbose_interval=self.verbose_interval,
-            name="GaussianMixture",
-        )
+        try:
+            result = run_em(
+                family,
+                data,
+                n_init=self.n_init,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                random_state=check_random_state(self.random_state),
+                init_params=init,
+                init_lower_bound=self.lower_bound_ if warm else -np.inf,
+                verbose=self.verbose,
+                verbose_interval=self.verbose_interval,
+                name="GaussianMixture",
+            )
+        except FitInterrupted as exc:
+            # Keep the best parameters so far, then let the interrupt stop the caller.
+            self._set_fit_result(exc.result, family, prior, warm)
+            raise
+        self._set_fit_result(result, family, prior, warm)
+        return self
+
+    def _set_fit_result(
+        self,
+        result: EMResult[GaussianParams],
+        family: _GaussianFamily,
+        prior: ConjugatePrior | None,
+        warm: bool,
+    ) -> None:
         self._set_params(result.params)
         self.converged_ = bool(result.converged)
+        self.interrupted_ = bool(result.interrupted)
         self.n_iter_ = int(result.n_iter)
         self.lower_bound_ = float(result.lower_bound)
         self.lower_bounds_ = [float(v) for v in result.lower_bounds]
@@ -563,7 +594,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
                 "dof": prior.dof,
                 "scale": prior.scale,
             }
-        return self
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
