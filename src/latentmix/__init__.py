@@ -14,6 +14,7 @@ from latentmix.cluster import KMeans, kmeans_plusplus, silhouette_samples, silho
 from latentmix.io import load, read_metadata, save
 from latentmix.mixture import (
     BayesianGaussianMixture,
+    BernoulliMixture,
     GaussianMixture,
     MixtureSelection,
     select_mixture,
@@ -21,6 +22,7 @@ from latentmix.mixture import (
 
 __all__ = [
     "BayesianGaussianMixture",
+    "BernoulliMixture",
     "CollapseWarning",
     "ConvergenceWarning",
     "GaussianMixture",
