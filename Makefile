@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 TEST_ENV := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench bench-quick clean
+.PHONY: demo test test-slow lint bench bench-quick clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ lint: $(STAMP)
 
 test: lint
 	$(TEST_ENV) $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
+# The slow tests (mclust quality bars, the Dask worker-kill test, the VAE digits bar), less
+# the 20-minute grid of all fourteen covariance models against mclust (run it by hand:
+# `make test-slow SLOW_SELECT=`).
+SLOW_SELECT ?= -k "not full_grid"
+test-slow: $(STAMP)
+	$(TEST_ENV) $(VENV)/bin/pytest -n 2 --runslow -m slow $(SLOW_SELECT)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
