@@ -88,7 +88,9 @@ def chunk_width(n_components: int, n_features: int, covariance_type: str) -> int
     if covariance_type == "full":
         if _direct(covariance_type, n_features, NUMBA_MIN_ROWS):
             return 2 * n_components + n_features
-        return n_components * n_features + 2 * n_components
+        # Capped so that chunks keep >= 1024 rows: the M-step's per-component products
+        # run over the chunk's rows and are slow when that inner dimension is short.
+        return min(n_components * n_features + 2 * n_components, 256)
     return 3 * n_components + 2 * n_features
 
 

@@ -70,7 +70,8 @@ class GaussianStats:
                 "Cannot add Gaussian statistics taken about different reference points or "
                 "for different covariance types."
             )
-        keep = max(self.worst_rows.shape[0], other.worst_rows.shape[0])
+        # As many as there are components (a small chunk may have held fewer rows).
+        keep = int(self.nk.shape[0])
         worst_rows, worst_scores = merge_worst(
             self.worst_rows, self.worst_scores, other.worst_rows, other.worst_scores, keep
         )
