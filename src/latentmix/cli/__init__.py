@@ -104,7 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            app(args=args, prog_name="latentmix", standalone_mode=False)
+            returned = app(args=args, prog_name="latentmix", standalone_mode=False)
+            # Without standalone mode, click turns Ctrl-C into Abort and typer hands back
+            # an exit code of 130 as the return value instead of raising it.
+            if returned == EXIT_INTERRUPTED:
+                _error("interrupted")
+                code = EXIT_INTERRUPTED
         except SystemExit as exc:  # typer.Exit / click's own exits
             code = exc.code if isinstance(exc.code, int) else EXIT_INTERNAL
         except typer.Exit as exc:

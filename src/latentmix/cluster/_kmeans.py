@@ -43,7 +43,7 @@ from latentmix.cluster._kernels import HAVE_NUMBA, assign_chunk
 from latentmix.em._dask import is_dask_collection
 from latentmix.em._data import ArrayData, DataSource, chunk_rows, for_each_chunk
 from latentmix.em._fit_source import is_out_of_core
-from latentmix.em._loop import EMFamily, run_em
+from latentmix.em._loop import EMFamily, FitInterrupted, run_em
 
 __all__ = ["KMeans", "KMeansParams", "KMeansStats", "kmeans_plusplus"]
 
@@ -425,6 +425,8 @@ default="k-means++"
         Number of Lloyd iterations of the kept run.
     n_reseeded_ : int
         Number of empty clusters re-seeded during the kept run.
+    interrupted_ : bool
+        Whether ``fit`` was stopped by a KeyboardInterrupt (see Notes).
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -434,6 +436,15 @@ default="k-means++"
     --------
     kmeans_plusplus : The default seeding.
     silhouette_score : Judge a clustering.
+
+    Notes
+    -----
+    Interrupting ``fit`` (Ctrl-C, KeyboardInterrupt): the estimator keeps the centers
+    of lowest inertia seen so far (the current run's latest centers or an earlier run's),
+    with ``labels_`` and ``inertia_`` computed under them and ``interrupted_ = True``,
+    then re-raises the KeyboardInterrupt so that a script still stops; catch it around
+    ``fit`` to keep the model. An interrupt before the first run has centers leaves the
+    estimator as it was.
 
     Examples
     --------
@@ -519,6 +530,13 @@ default="k-means++"
             centers, _ = kmeans_plusplus(X, self.n_clusters, sample_weight=w, random_state=rs)
             return np.asarray(centers, dtype=np.float64)
         wv = np.ones(X.shape[0]) if w is None else w
+        n_positive = int(np.count_nonzero(wv))
+        if n_positive < self.n_clusters:
+            raise ValueError(
+                f"init='random' draws n_clusters={self.n_clusters} distinct rows with "
+                f"positive weight, but only {n_positive} rows have positive weight. Use fewer "
+                "clusters or give more rows a positive weight."
+            )
         seeds = rs.choice(X.shape[0], size=self.n_clusters, replace=False, p=wv / wv.sum())
         return np.asarray(X[seeds], dtype=np.float64)
 
@@ -559,23 +577,34 @@ default="k-means++"
         data = ArrayData(Xv, w)
 
         best: tuple[float, NDArray[np.intp], KMeansParams, int, bool] | None = None
+        interrupt: KeyboardInterrupt | None = None
         for run in range(n_init):
-            centers0 = (
-                user_centers if user_centers is not None else self._initial_centers(Xv, w, rs)
-            )
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", ConvergenceWarning)
-                result = run_em(
-                    family,
-                    data,
-                    n_init=1,
-                    max_iter=self.max_iter,
-                    tol=tol,
-                    random_state=rs,
-                    init_params=KMeansParams(centers0 - shift),
-                    verbose=self.verbose,
-                    name="KMeans",
+            try:
+                centers0 = (
+                    user_centers if user_centers is not None else self._initial_centers(Xv, w, rs)
                 )
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", ConvergenceWarning)
+                    try:
+                        result = run_em(
+                            family,
+                            data,
+                            n_init=1,
+                            max_iter=self.max_iter,
+                            tol=tol,
+                            random_state=rs,
+                            init_params=KMeansParams(centers0 - shift),
+                            verbose=self.verbose,
+                            name="KMeans",
+                        )
+                    except FitInterrupted as exc:
+                        # This run's centers so far compete with the earlier runs below.
+                        interrupt, result = exc, exc.result
+            except KeyboardInterrupt as exc:
+                if best is None:
+                    raise  # no run has centers yet: leave the estimator as it was
+                interrupt = exc
+                break
             for wm in caught:
                 if not issubclass(wm.category, ConvergenceWarning):
                     warnings.warn_explicit(wm.message, wm.category, wm.filename, wm.lineno)
@@ -587,8 +616,15 @@ default="k-means++"
                 )
             if best is None or inertia < best[0]:
                 best = (inertia, labels, result.params, result.n_iter, result.converged)
+            if interrupt is not None:
+                break
         assert best is not None
         inertia, labels, params, n_iter, converged = best
+        self.interrupted_ = interrupt is not None
+        if interrupt is not None:
+            # Keep the best centers so far, then let the interrupt stop the caller.
+            self._set_fitted(Xv, shift, params, labels, inertia, n_iter)
+            raise interrupt
         if not converged:
             warnings.warn(
                 f"KMeans did not converge after max_iter={self.max_iter} iterations "
@@ -604,12 +640,23 @@ default="k-means++"
                 ConvergenceWarning,
                 stacklevel=2,
             )
+        self._set_fitted(Xv, shift, params, labels, inertia, n_iter)
+        return self
+
+    def _set_fitted(
+        self,
+        Xv: NDArray[Any],
+        shift: NDArray[np.float64],
+        params: KMeansParams,
+        labels: NDArray[np.intp],
+        inertia: float,
+        n_iter: int,
+    ) -> None:
         self.cluster_centers_ = (params.centers + shift).astype(Xv.dtype, copy=False)
         self.labels_ = labels
         self.inertia_ = float(inertia)
         self.n_iter_ = int(n_iter)
         self.n_reseeded_ = int(params.n_reseeded)
-        return self
 
     # -- after fit ------------------------------------------------------------------
 

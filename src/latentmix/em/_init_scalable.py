@@ -352,10 +352,11 @@ def initialize_gaussian(family: Any, data: DataSource, random_state: np.random.R
     User-given ``weights_init``/``means_init``/``precisions_init`` replace what they give.
     With missing values, the distances and starts use rows completed by column means.
     """
-    from latentmix.gaussian._mstep import mstep, stats_from_resp
+    from latentmix.gaussian._mstep import stats_from_resp
     from latentmix.gaussian._params import IllConditionedError
 
     est = family.est
+    family._mstate = None  # a constrained model's warm start belongs to one run
     if all(v is not None for v in (est.weights_init, est.means_init, est.precisions_init)):
         return family._from_user(None)
     k = int(family.n_components)
@@ -382,7 +383,7 @@ def initialize_gaussian(family: Any, data: DataSource, random_state: np.random.R
         first = stats_from_resp(rows, eye, None, shift, zeros, ct)
         means = shift + first.s1 / (first.nk[:, None] + 10 * np.finfo(float).eps)
         stats = stats_from_resp(rows, eye, None, shift, means - shift, ct)
-    params, bad = mstep(stats, family.reg_covar)
+    params, bad = family.initial_mstep(stats)
     if bad:
         raise IllConditionedError(bad)
     return family._from_user(params)

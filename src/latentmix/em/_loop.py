@@ -166,8 +166,7 @@ def run_em(
                 best = EMResult(params, lower_bound, trace, n_iter, converged, init)
             params = None  # this restart is in ``best`` (or lost to it) now
     except KeyboardInterrupt as exc:
-        if isinstance(exc, FitInterrupted):
-            raise
+        # An interrupt of a nested loop (a KMeans start, say) is ours to handle too.
         current = None
         if params is not None:
             bound = trace[-1] if trace else lower_bound
@@ -177,7 +176,11 @@ def run_em(
         ):
             best = current
         if best is None:
-            raise  # nothing fitted yet: an ordinary KeyboardInterrupt
+            # Nothing fitted yet: an ordinary KeyboardInterrupt (never a nested loop's
+            # FitInterrupted, whose result belongs to another model).
+            if isinstance(exc, FitInterrupted):
+                raise KeyboardInterrupt(*exc.args) from exc
+            raise
         best.converged = False
         best.interrupted = True
         logger.warning(

@@ -9,10 +9,11 @@ from numpy.typing import NDArray
 
 from latentmix.gaussian._kernels import accumulate
 from latentmix.gaussian._params import GaussianParams, precisions_cholesky_from_covariances
+from latentmix.gaussian._parsimonious import ParsimoniousState, constrained_covariances
 from latentmix.gaussian._prior import ConjugatePrior
 from latentmix.gaussian._stats import GaussianStats
 
-__all__ = ["mstep", "stats_from_labels", "stats_from_resp"]
+__all__ = ["mstep", "parsimonious_mstep", "stats_from_labels", "stats_from_resp"]
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -179,6 +180,73 @@ def _general_mstep(
         empty = np.flatnonzero(nk_raw <= 1e-12 * max(stats.weight, EPS))
         bad = sorted(set(bad) | {int(j) for j in empty})
     return GaussianParams(ct, weights, means, np.asarray(cov), prec_chol), bad
+
+
+def parsimonious_mstep(
+    stats: GaussianStats,
+    model: str,
+    reg_covar: float,
+    *,
+    previous: ParsimoniousState | NDArray[Any] | None = None,
+    fixed_weights: NDArray[np.float64] | None = None,
+    fixed_means: NDArray[np.float64] | None = None,
+    fixed_covariances: NDArray[np.float64] | None = None,
+) -> tuple[GaussianParams, list[int], ParsimoniousState | NDArray[Any] | None]:
+    """The M-step of one of mclust's constrained models, from ``full`` statistics.
+
+    The weights and means are the usual ones (or the fixed ones); the covariances (K, D, D)
+    maximise the expected complete-data log-likelihood under ``model``'s constraint given
+    the scatter about those means (:func:`~latentmix.gaussian._parsimonious.
+    constrained_covariances`, which adds ``reg_covar`` itself), warm-started from
+    ``previous``. Returns the parameters, the failed components and the state to pass as
+    ``previous`` to the next M-step.
+    """
+    if stats.covariance_type != "full":
+        raise ValueError(f"The {model} model needs full statistics, got {stats.covariance_type}.")
+    if fixed_covariances is not None:
+        params, bad = mstep(
+            stats,
+            reg_covar,
+            fixed_weights=fixed_weights,
+            fixed_means=fixed_means,
+            fixed_covariances=fixed_covariances,
+        )
+        return params, bad, previous
+    nk_raw = stats.nk
+    nk = nk_raw + 10 * EPS
+    if fixed_means is not None:
+        rel_means = np.asarray(fixed_means, dtype=np.float64) - stats.shift
+        means = np.array(fixed_means, dtype=np.float64)  # exactly, not up to rounding
+    else:
+        rel_means = stats.s1 / nk[:, None]
+        means = stats.shift + rel_means
+    # Scatter about the chosen means, W_k = Σ w r (x − μ_k)(x − μ_k)ᵀ, as in the full M-step.
+    delta = rel_means - stats.centers
+    csum = stats.s1 - nk_raw[:, None] * stats.centers
+    scatter = (
+        stats.s2
+        - np.einsum("ki,kj->kij", csum, delta)
+        - np.einsum("ki,kj->kij", delta, csum)
+        + nk_raw[:, None, None] * np.einsum("ki,kj->kij", delta, delta)
+    )
+    scatter = 0.5 * (scatter + scatter.transpose(0, 2, 1))
+    empty = np.flatnonzero(nk_raw <= 1e-12 * max(stats.weight, EPS))
+    try:
+        cov, state = constrained_covariances(
+            model, nk_raw, scatter, reg_covar=reg_covar, previous=previous
+        )
+    except ValueError:
+        if len(empty) < nk_raw.shape[0] and np.all(np.isfinite(scatter)):
+            raise
+        # Every component empty, or a non-finite scatter: every component failed.
+        d = scatter.shape[1]
+        cov = np.full((nk_raw.shape[0], d, d), np.nan)
+        state = None
+    weights = nk / nk.sum() if fixed_weights is None else np.asarray(fixed_weights, float)
+    prec_chol, bad = precisions_cholesky_from_covariances(cov, "full")
+    if fixed_weights is None:
+        bad = sorted(set(bad) | {int(j) for j in empty})
+    return GaussianParams("full", weights, means, cov, prec_chol), bad, state
 
 
 def stats_from_resp(

@@ -71,6 +71,8 @@ __all__ = [
     "canonical_model",
     "constrained_covariances",
     "expected_complete_loglik",
+    "is_constrained",
+    "kernel_covariance_type",
     "n_covariance_parameters",
     "n_parameters",
 ]
@@ -136,6 +138,27 @@ def canonical_model(model: str, n_features: int | None = None) -> str:
             "features use one of the fourteen multivariate models (EII ... VVV)."
         )
     return name
+
+
+_KERNEL_TYPES = {"VVV": "full", "EEE": "tied", "VVI": "diag", "VII": "spherical"}
+
+
+def kernel_covariance_type(model: str) -> str:
+    """The covariance type of the statistics and kernels that fit ``model``.
+
+    scikit-learn's four names and their mclust aliases (VVV, EEE, VVI, VII) keep their own
+    storage (``full``, ``tied``, ``diag``, ``spherical``); every other model is stored and
+    evaluated as ``full`` (K, D, D) covariances, with :func:`constrained_covariances` as
+    its M-step.
+    """
+    if model in ALIASES:
+        return model
+    return _KERNEL_TYPES.get(canonical_model(model), "full")
+
+
+def is_constrained(model: str) -> bool:
+    """True if ``model`` needs :func:`constrained_covariances` (not one of the four)."""
+    return model not in ALIASES and canonical_model(model) not in _KERNEL_TYPES
 
 
 # -- parameter counts --------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from latentmix._validation import (
     check_X_predict,
 )
 from latentmix.em._data import ArrayData, DataSource, chunk_rows
-from latentmix.em._loop import EMFamily, run_em
+from latentmix.em._loop import EMFamily, EMResult, FitInterrupted, run_em
 from latentmix.gaussian._kernels import chunk_width as _chunk_width
 from latentmix.gaussian._params import COVARIANCE_TYPES, precisions_from_cholesky
 from latentmix.gaussian._stats import GaussianStats
@@ -321,6 +321,8 @@ default="dirichlet_process"
         The covariance prior used.
     converged_ : bool
         Whether the best initialisation converged (``fit`` only).
+    interrupted_ : bool
+        Whether ``fit`` was stopped by a KeyboardInterrupt (see Notes; ``fit`` only).
     n_iter_ : int
         Iterations of the best initialisation (``fit`` only).
     lower_bound_ : float
@@ -370,6 +372,13 @@ default="dirichlet_process"
     batch t = 1, 2, … after it; the factors are updated from the running moments. Blending
     moments equals blending the factors' natural parameters. On a model fitted by ``fit``,
     ``partial_fit`` starts a stream from the fitted factors.
+
+    **Interrupting fit** (Ctrl-C, KeyboardInterrupt): the estimator keeps the best
+    factors seen so far (of the current or an earlier initialisation), sets
+    ``converged_ = False`` and ``interrupted_ = True``, then re-raises the
+    KeyboardInterrupt so that a script still stops; catch it around ``fit`` to keep the
+    model. An interrupt before the first initialisation is complete leaves the estimator
+    as it was.
 
     Examples
     --------
@@ -569,29 +578,38 @@ default="dirichlet_process"
         priors, data_mean = self._priors(data, Xv)
         family = _VBFamily(self, priors, Xv.shape[1], data_mean, resp)
         warm = self.warm_start and hasattr(self, "converged_")
-        result = run_em(
-            family,
-            data,
-            n_init=self.n_init,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            random_state=check_random_state(self.random_state),
-            init_params=self._vb_params() if warm else None,
-            init_lower_bound=self.lower_bound_ if warm else -np.inf,
-            verbose=self.verbose,
-            verbose_interval=self.verbose_interval,
-            name="BayesianGaussianMixture",
-        )
+        try:
+            result = run_em(
+                family,
+                data,
+                n_init=self.n_init,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                random_state=check_random_state(self.random_state),
+                init_params=self._vb_params() if warm else None,
+                init_lower_bound=self.lower_bound_ if warm else -np.inf,
+                verbose=self.verbose,
+                verbose_interval=self.verbose_interval,
+                name="BayesianGaussianMixture",
+            )
+        except FitInterrupted as exc:
+            # Keep the best factors so far, then let the interrupt stop the caller.
+            self._set_fit_result(exc.result, priors, data)
+            raise
+        self._set_fit_result(result, priors, data)
+        return self
+
+    def _set_fit_result(self, result: EMResult[Any], priors: VBPriors, data: ArrayData) -> None:
         self._set_priors(priors)
         self._set_params(result.params)
         self.converged_ = bool(result.converged)
+        self.interrupted_ = bool(result.interrupted)
         self.n_iter_ = int(result.n_iter)
         self.lower_bound_: float = float(result.lower_bound)
         self.lower_bounds_ = [float(v) for v in result.lower_bounds]
         self.n_samples_seen_ = data.total_weight()
         self.n_batch_iter_ = 0
         self._svi_moments: Moments | None = None
-        return self
 
     def partial_fit(
         self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None

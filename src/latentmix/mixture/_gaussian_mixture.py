@@ -46,17 +46,24 @@ from latentmix.gaussian._missing import (
     sample_conditional_rows,
     score_rows_missing,
 )
-from latentmix.gaussian._mstep import mstep, stats_from_resp
+from latentmix.gaussian._mstep import mstep, parsimonious_mstep, stats_from_resp
 from latentmix.gaussian._params import (
     COVARIANCE_TYPES,
     GaussianParams,
     IllConditionedError,
     covariances_from_precisions,
-    n_parameters,
     precisions_cholesky_from_covariances,
     precisions_cholesky_from_precisions,
     precisions_from_cholesky,
 )
+from latentmix.gaussian._parsimonious import (
+    MODELS,
+    ParsimoniousState,
+    canonical_model,
+    is_constrained,
+    kernel_covariance_type,
+)
+from latentmix.gaussian._parsimonious import n_parameters as mclust_n_parameters
 from latentmix.gaussian._prior import ConjugatePrior, log_prior, make_prior
 from latentmix.gaussian._stats import GaussianStats
 
@@ -92,7 +99,14 @@ class _GaussianFamily(EMFamily[GaussianParams, GaussianStats]):
         self.missing = missing
         self.fixed = est._fixed_values()
         self.n_components = int(est.n_components)
-        self.covariance_type = str(est.covariance_type)
+        # The storage and kernels: the four names (and VVV/EEE/VVI/VII) their own, the
+        # other mclust models "full", with a constrained M-step (``self.model``).
+        self.covariance_type = kernel_covariance_type(str(est.covariance_type))
+        self.model: str | None = None
+        if is_constrained(str(est.covariance_type)):
+            self.model = canonical_model(str(est.covariance_type), n_features)
+        # The last constrained M-step's state: the next one's warm start.
+        self._mstate: ParsimoniousState | NDArray[Any] | None = None
         self.reg_covar = float(est.reg_covar)
         self.n_features = n_features
         self.chunk_width = _chunk_width(self.n_components, n_features, self.covariance_type)
@@ -103,6 +117,7 @@ class _GaussianFamily(EMFamily[GaussianParams, GaussianStats]):
     def initialize(self, data: DataSource, random_state: np.random.RandomState) -> GaussianParams:
         est = self.est
         self._run_reseeded = 0
+        self._mstate = None
         given = (est.weights_init, est.means_init, est.precisions_init)
         if all(v is not None for v in given):
             params = self._from_user(None)
@@ -191,7 +206,7 @@ class _GaussianFamily(EMFamily[GaussianParams, GaussianStats]):
             if method == "random":
                 # Advance the caller's generator exactly as one draw of the whole matrix would.
                 random_state.uniform(size=(n, k))
-        params, bad = mstep(stats, self.reg_covar)
+        params, bad = self.initial_mstep(stats)
         if bad:
             raise IllConditionedError(bad)
         return params
@@ -219,16 +234,39 @@ class _GaussianFamily(EMFamily[GaussianParams, GaussianStats]):
             return estep_stats_missing(X, w, params)
         return estep_stats(X, w, params)
 
+    def initial_mstep(self, stats: GaussianStats) -> tuple[GaussianParams, list[int]]:
+        """The M-step of a start (no prior, nothing fixed), under the model's constraint."""
+        if self.model is None:
+            return mstep(stats, self.reg_covar)
+        params, bad, self._mstate = parsimonious_mstep(stats, self.model, self.reg_covar)
+        return params, bad
+
     def mstep(self, stats: GaussianStats, params: GaussianParams) -> GaussianParams:
         fixed = self.fixed
-        new, bad = mstep(
-            stats,
-            self.reg_covar,
-            prior=self.prior,
-            fixed_weights=fixed.get("weights"),
-            fixed_means=fixed.get("means"),
-            fixed_covariances=fixed.get("covariances"),
-        )
+        if self.model is not None:
+            # Warm start: the previous M-step's state, else the current covariances (a
+            # warm-started fit or partial_fit), so the constrained fit never loses ground.
+            previous = self._mstate
+            if previous is None:
+                previous = params.covariances
+            new, bad, self._mstate = parsimonious_mstep(
+                stats,
+                self.model,
+                self.reg_covar,
+                previous=previous,
+                fixed_weights=fixed.get("weights"),
+                fixed_means=fixed.get("means"),
+                fixed_covariances=fixed.get("covariances"),
+            )
+        else:
+            new, bad = mstep(
+                stats,
+                self.reg_covar,
+                prior=self.prior,
+                fixed_weights=fixed.get("weights"),
+                fixed_means=fixed.get("means"),
+                fixed_covariances=fixed.get("covariances"),
+            )
         if bad:
             new = self._reseed(new, bad, stats)
             if fixed:
@@ -313,10 +351,21 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     ----------
     n_components : int, default=1
         Number of mixture components.
-    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+    covariance_type : str, default="full"
         ``full``: each component has its own covariance matrix; ``tied``: one shared
         matrix; ``diag``: each its own diagonal matrix; ``spherical``: each its own single
-        variance.
+        variance. Or one of mclust's fourteen parsimonious models ``EII``, ``VII``,
+        ``EEI``, ``VEI``, ``EVI``, ``VVI``, ``EEE``, ``VEE``, ``EVE``, ``VVE``, ``EEV``,
+        ``VEV``, ``EVV``, ``VVV`` (volume, shape and orientation Equal, Variable or the
+        Identity; see :mod:`latentmix.gaussian._parsimonious`), and for one-dimensional
+        data ``E`` and ``V`` (equal or variable variance). ``VVV``, ``EEE``, ``VVI`` and
+        ``VII`` are ``full``, ``tied``, ``diag`` and ``spherical`` (identical results and
+        attribute shapes); the other models store ``covariances_`` and
+        ``precisions_cholesky_`` as (n_components, n_features, n_features) arrays, and
+        their M-step maximises the expected complete-data log-likelihood under the
+        model's constraint (warm-started from the previous iteration). ``bic``, ``aic``
+        and ``icl`` count free parameters as mclust does. ``prior`` supports the four
+        common types only so far.
     tol : float, default=1e-3
         Convergence threshold: EM stops when the per-sample (per unit weight) average
         log-likelihood improves by less than ``tol``.
@@ -452,7 +501,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_components": [Interval(int, 1, None)],
-        "covariance_type": [Options(COVARIANCE_TYPES)],
+        "covariance_type": [Options(COVARIANCE_TYPES + MODELS)],
         "tol": [Interval(float, 0.0, None)],
         "reg_covar": [Interval(float, 0.0, None)],
         "max_iter": [Interval(int, 0, None)],
@@ -541,12 +590,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         observed = ~np.isnan(Xv).all(axis=1) if missing else None
         check_n_rows(Xv if observed is None else Xv[observed], self.n_components)
         w = check_sample_weight(sample_weight, Xv.shape[0])
+        if missing and w is not None:
+            # Rows of weight zero observe nothing either.
+            check_missing(Xv[w > 0])
+        self._check_model(Xv.shape[1])
         self._check_initial_parameters(Xv.shape[1])
         self._check_fixed()
         self._check_distinct_rows(Xv, w)
         prior = None
         if self.prior is not None:
-            prior = make_prior(self.prior, Xv, w, self.n_components, self.covariance_type)
+            prior = make_prior(self.prior, Xv, w, self.n_components, self._kernel_type)
         data = ArrayData(Xv, w)
         family = _GaussianFamily(self, Xv.shape[1], prior=prior, missing=missing)
         warm = self.warm_start and hasattr(self, "converged_")
@@ -634,6 +687,22 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
                     f"{needs[name]} is None: pass the values to keep as {needs[name]}."
                 )
 
+    @property
+    def _kernel_type(self) -> str:
+        """How the covariances are stored: full, tied, diag or spherical (see fit)."""
+        return kernel_covariance_type(str(self.covariance_type))
+
+    def _check_model(self, n_features: int) -> None:
+        """The covariance model fits ``n_features`` and the options it supports."""
+        ct = str(self.covariance_type)
+        canonical_model(ct, n_features)  # E and V need one feature
+        if self.prior is not None and is_constrained(ct):
+            raise ValueError(
+                f"prior= is not supported with covariance_type={ct!r} yet: the conjugate "
+                "prior supports full, tied, diag and spherical (VVV, EEE, VVI, VII) only "
+                "so far. Use one of those, or prior=None."
+            )
+
     def _fixed_values(self) -> dict[str, NDArray[np.float64]]:
         """The fixed parameters, as float64 arrays (``covariances`` from precisions_init)."""
         if self.fixed is None:
@@ -646,7 +715,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             out["means"] = np.asarray(self.means_init, dtype=np.float64).copy()
         if "covariances" in names:
             prec = np.asarray(self.precisions_init, dtype=np.float64)
-            out["covariances"] = covariances_from_precisions(prec, self.covariance_type)
+            out["covariances"] = covariances_from_precisions(prec, self._kernel_type)
         return out
 
     def partial_fit(
@@ -690,15 +759,25 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     def _check_distinct_rows(self, X: NDArray[Any], w: NDArray[np.float64] | None) -> None:
         if self.n_components == 1:
             return
-        rows = X if w is None else X[w > 0]
-        if has_missing(rows):
-            # Entirely missing rows are no points; a missing entry differs from any value.
-            rows = rows[~np.isnan(rows).all(axis=1)]
-            rows = np.where(np.isnan(rows), np.nanmax(np.abs(rows), axis=0) * 3 + 1, rows)
         # Distinct rows have distinct projections on a random direction (almost surely),
         # and equal rows equal ones: a sort of n numbers instead of n rows.
         direction = np.random.default_rng(0).standard_normal(X.shape[1])
-        n_distinct = int(np.unique(rows.astype(np.float64) @ direction).size)
+        if has_missing(X):
+            rows = X if w is None else X[w > 0]
+            # Entirely missing rows are no points; a missing entry differs from any value.
+            rows = rows[~np.isnan(rows).all(axis=1)]
+            rows = np.where(np.isnan(rows), np.nanmax(np.abs(rows), axis=0) * 3 + 1, rows)
+            proj = rows.astype(np.float64) @ direction
+        else:
+            # Project chunk by chunk: no copy of X (the memory bound of a fit is N numbers).
+            proj = np.empty(X.shape[0])
+            step = 1 << 16
+            for start in range(0, X.shape[0], step):
+                chunk = X[start : start + step].astype(np.float64, copy=False)
+                proj[start : start + step] = chunk @ direction
+            if w is not None:
+                proj = proj[w > 0]
+        n_distinct = int(np.unique(proj).size)
         if n_distinct < self.n_components:
             raise ValueError(
                 f"X has only {n_distinct} distinct rows (with positive weight), fewer than "
@@ -707,7 +786,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             )
 
     def _check_initial_parameters(self, n_features: int) -> None:
-        k, d, ct = self.n_components, n_features, self.covariance_type
+        k, d, ct = self.n_components, n_features, self._kernel_type
         if self.weights_init is not None:
             wi = np.asarray(self.weights_init, dtype=float)
             if wi.shape != (k,):
@@ -764,7 +843,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
 
     def _params(self) -> GaussianParams:
         return GaussianParams(
-            self.covariance_type,
+            self._kernel_type,
             np.asarray(self.weights_, dtype=np.float64),
             np.asarray(self.means_, dtype=np.float64),
             np.asarray(self.covariances_, dtype=np.float64),
@@ -873,7 +952,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
         d = self.means_.shape[1]
         parts = []
-        ct = self.covariance_type
+        ct = self._kernel_type
         for k, c in enumerate(counts):
             eps = rng.standard_normal(size=(int(c), d))
             if ct in ("full", "tied"):
@@ -889,15 +968,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
 
     # -- information criteria ---------------------------------------------------------------
     def _n_parameters(self) -> int:
-        k, d, ct = self.n_components, self.means_.shape[1], self.covariance_type
-        total = n_parameters(k, d, ct)
+        k, d, ct = self.n_components, self.means_.shape[1], str(self.covariance_type)
+        # mclust's counts (nMclustParams); equal to n_parameters for the four common types.
+        total = mclust_n_parameters(ct, k, d)
         fixed = self._fixed_values()
         if "weights" in fixed:
             total -= k - 1
         if "means" in fixed:
             total -= k * d
         if "covariances" in fixed:
-            total -= n_parameters(k, d, ct) - (k * d + k - 1)
+            total -= mclust_n_parameters(ct, k, d) - (k * d + k - 1)
         return total
 
     def _total_loglik(self, X: ArrayLike, sample_weight: ArrayLike | None) -> tuple[float, float]:
@@ -962,13 +1042,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         row_entropy = -np.sum(np.where(resp > 0, resp * log_resp, 0.0), axis=1)
         w = check_sample_weight(sample_weight, Xv.shape[0])
         entropy = float(row_entropy.sum() if w is None else np.dot(w, row_entropy))
-        return self.bic(Xv, sample_weight=w) + 2.0 * entropy
+        # X, not the validated array: a model fitted on a frame checks its column names.
+        return self.bic(X, sample_weight=w) + 2.0 * entropy
 
     def _objective(self, X: ArrayLike, sample_weight: ArrayLike | None) -> float:
         """What EM maximises, in total: the log-likelihood (plus the log-prior under MAP)."""
         total = self._total_loglik(X, sample_weight)[0]
         if self.prior_ is not None:
-            prior = ConjugatePrior(self.covariance_type, **self.prior_)
+            prior = ConjugatePrior(self._kernel_type, **self.prior_)
             total += log_prior(prior, self._params())
         return total
 

@@ -36,11 +36,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.linalg import LinAlgWarning
-from sklearn.utils.validation import check_array
+from sklearn.utils.validation import _get_feature_names, check_array
 
 from latentmix._exceptions import CollapseWarning, ConvergenceWarning
-from latentmix._validation import check_random_state, check_sample_weight
+from latentmix._validation import (
+    check_finite,
+    check_magnitude,
+    check_random_state,
+    check_sample_weight,
+)
 from latentmix.gaussian._params import COVARIANCE_TYPES
+from latentmix.gaussian._parsimonious import (
+    ALIASES,
+    MODELS,
+    canonical_model,
+    is_constrained,
+    kernel_covariance_type,
+)
 from latentmix.mixture._hc import cut_merges, svd_transform, vvv_agglomeration
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,6 +66,8 @@ __all__ = ["MixtureSelection", "hierarchical_partitions", "select_mixture"]
 logger = logging.getLogger("latentmix")
 
 CRITERIA = ("bic", "aic", "icl")
+#: ``covariance_types="all"``: mclust's fourteen multivariate models, in mclust's order
+MULTIVARIATE_MODELS = tuple(m for m in MODELS if m not in ("E", "V"))
 ESTIMATOR_INITS = ("kmeans", "k-means++", "random", "random_from_data")
 INIT_CHOICES = ("hc", "split", *ESTIMATOR_INITS)
 #: rows above which the agglomeration tree is grown on a random subsample (mclust: 2000)
@@ -212,11 +226,12 @@ def _split_labels(
 def _full_covariances(est: GaussianMixture) -> NDArray[np.float64]:
     cov = np.asarray(est.covariances_, dtype=np.float64)
     k, d = est.means_.shape
-    if est.covariance_type == "full":
+    ct = est._kernel_type  # the fourteen mclust models but the four are stored as full
+    if ct == "full":
         return cov
-    if est.covariance_type == "tied":
+    if ct == "tied":
         return np.broadcast_to(cov, (k, d, d))
-    if est.covariance_type == "diag":
+    if ct == "diag":
         return cov[:, :, None] * np.eye(d)
     return cov[:, None, None] * np.eye(d)
 
@@ -284,9 +299,10 @@ def _init_from_labels(
     reg_covar: float,
 ) -> dict[str, NDArray[np.float64]] | None:
     """weights_init, means_init, precisions_init from a hard partition (one M-step)."""
-    from latentmix.gaussian._mstep import mstep, stats_from_labels
+    from latentmix.gaussian._mstep import mstep, parsimonious_mstep, stats_from_labels
     from latentmix.gaussian._params import precisions_from_cholesky
 
+    model, ct = ct, kernel_covariance_type(ct)
     if np.bincount(labels, minlength=k).min() == 0:
         return None
     Xf = np.asarray(X)
@@ -300,7 +316,12 @@ def _init_from_labels(
         np.add.at(sums, labels, Xf - shift)
         centers = sums / counts
     stats = stats_from_labels(Xf, labels, k, w, shift, centers, ct)
-    params, bad = mstep(stats, reg_covar)
+    if is_constrained(model):
+        # The start satisfies the model's constraint, so EM's trace starts monotone.
+        name = canonical_model(model, X.shape[1])
+        params, bad, _ = parsimonious_mstep(stats, name, reg_covar)
+    else:
+        params, bad = mstep(stats, reg_covar)
     if bad:
         return None
     prec = precisions_from_cholesky(params.precisions_cholesky, ct)
@@ -481,11 +502,20 @@ def _check_grid(
             f"n_components goes up to {ks[-1]} but X has only {n_samples} rows: use at most "
             f"{n_samples} components."
         )
+    if isinstance(covariance_types, str) and covariance_types == "all":
+        covariance_types = MULTIVARIATE_MODELS
     cts = [covariance_types] if isinstance(covariance_types, str) else list(covariance_types)
-    bad = [c for c in cts if c not in COVARIANCE_TYPES]
+    bad = [c for c in cts if c not in COVARIANCE_TYPES + MODELS]
     if bad or not cts:
         raise ValueError(
-            f"covariance_types must be a non-empty subset of {COVARIANCE_TYPES}, got {cts!r}."
+            f"covariance_types must be 'all' (mclust's fourteen models) or a non-empty subset "
+            f"of {COVARIANCE_TYPES + MODELS}, got {cts!r}."
+        )
+    same = [c for c in cts if c in ALIASES and ALIASES[c] in cts]
+    if same:
+        raise ValueError(
+            f"covariance_types must be a subset of distinct models: {same[0]!r} and "
+            f"{ALIASES[same[0]]!r} are the same model; list it once."
         )
     return ks, list(dict.fromkeys(cts))
 
@@ -529,8 +559,11 @@ def select_mixture(
         Training rows; NaN marks a missing entry (fitted by missing-value EM).
     n_components : int or iterable of int, default=range(1, 10)
         Numbers of components to try.
-    covariance_types : sequence of {"full", "tied", "diag", "spherical"}, default=all four
-        Covariance types to try (mclust's VVV, EEE, VVI and VII).
+    covariance_types : sequence of str or "all", default=("full", "tied", "diag", "spherical")
+        Covariance types to try: by default the four common ones (mclust's VVV, EEE,
+        VVI and VII); ``"all"`` tries mclust's fourteen models EII ... VVV; any of the
+        names :class:`GaussianMixture` accepts can be listed (``E``/``V`` for one
+        feature).
     criterion : {"bic", "aic", "icl"}, default="bic"
         How the best cell is chosen (lower is better). ICL is BIC plus twice the entropy
         of the responsibilities (see :meth:`GaussianMixture.icl`).
@@ -588,9 +621,11 @@ def select_mixture(
         raise ValueError(f"n_init must be a positive integer, got {n_init!r}.")
     if n_jobs is not None and (not isinstance(n_jobs, numbers.Integral) or n_jobs == 0):
         raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}.")
-    Xv = check_array(
-        X, dtype=(np.float64, np.float32), ensure_all_finite="allow-nan", ensure_2d=True
-    )
+    Xv = check_array(X, dtype=(np.float64, np.float32), ensure_all_finite=False, ensure_2d=True)
+    # Our check, not scikit-learn's: its sum of inf and -inf warns before it raises.
+    check_finite(Xv, allow_nan=True)
+    # float32 too large to square goes to float64 here too: the label starts square it.
+    Xv = check_magnitude(Xv)
     w = check_sample_weight(sample_weight, Xv.shape[0])
     ks, cts = _check_grid(n_components, covariance_types, Xv.shape[0])
     rng = check_random_state(random_state)
@@ -690,6 +725,11 @@ def select_mixture(
                 converged=bool(est.converged_),
             )
         )
+    names = _get_feature_names(X)
+    if names is not None:
+        # The cells were fitted on the bare array; they predict on frames like X.
+        for est in estimators.values():
+            est.feature_names_in_ = names
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     selection = MixtureSelection(table, estimators, errors, criterion)
     if not selection.best_estimator_.converged_:

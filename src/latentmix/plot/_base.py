@@ -68,6 +68,10 @@ def full_covariances(model: Any) -> NDArray[np.float64]:
     cov = np.asarray(model.covariances_, dtype=np.float64)
     k, d = np.asarray(model.means_).shape
     ct = model.covariance_type
+    if ct not in ("tied", "diag", "spherical"):
+        from latentmix.gaussian._parsimonious import kernel_covariance_type
+
+        ct = kernel_covariance_type(str(ct))  # mclust's models: VVV ... stored as full
     if ct == "full":
         return cov
     if ct == "tied":

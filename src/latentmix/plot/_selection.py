@@ -12,6 +12,15 @@ from latentmix.plot._base import color, new_axes
 __all__ = ["plot_criterion"]
 
 _MARKERS = {"full": "o", "tied": "s", "diag": "^", "spherical": "D"}
+# mclust's fourteen models (and E/V), as mclust's BIC plot: one symbol per model.
+_MARKERS.update(
+    zip(
+        ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV", "VEV",
+         "EVV", "VVV", "E", "V"),
+        ("v", "D", "P", "X", "<", "^", "s", "p", "h", "H", ">", "*", "d", "o", "s", "o"),
+        strict=True,
+    )
+)  # fmt: skip
 
 
 def plot_criterion(table: Any, criterion: str = "bic", *, ax: Axes | None = None) -> Axes:
@@ -39,11 +48,14 @@ def plot_criterion(table: Any, criterion: str = "bic", *, ax: Axes | None = None
         )
     ax = new_axes(ax)
     values = frame[criterion].to_numpy(dtype=np.float64)
-    for i, ct in enumerate(dict.fromkeys(frame["covariance_type"].astype(str))):
+    types = list(dict.fromkeys(frame["covariance_type"].astype(str)))
+    for i, ct in enumerate(types):
         rows = frame[frame["covariance_type"].astype(str) == ct].sort_values("n_components")
+        # More lines than tab10 has colours (mclust's fourteen): all from tab20.
+        c = color(i) if len(types) <= 10 else color(20 + i)  # color(k >= 10): tab20(k % 20)
         ax.plot(
             rows["n_components"].to_numpy(), rows[criterion].to_numpy(dtype=np.float64),
-            marker=_MARKERS.get(ct, "o"), color=color(i), label=ct,
+            marker=_MARKERS.get(ct, "o"), color=c, label=ct,
         )  # fmt: skip
     if np.isfinite(values).any():
         best = int(np.nanargmin(values))
@@ -61,5 +73,5 @@ def plot_criterion(table: Any, criterion: str = "bic", *, ax: Axes | None = None
     ax.set_ylabel(f"{criterion.upper()} (lower is better)")
     ax.set_title(f"model selection by {criterion.upper()}")
     ax.grid(True, alpha=0.3)
-    ax.legend(title="covariance", fontsize="small")
+    ax.legend(title="covariance", fontsize="small", ncol=2 if len(types) > 6 else 1)
     return ax
