@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from latentmix import (
@@ -448,10 +448,6 @@ def test_select_mixture_fuzz_slow(case: dict[str, Any]) -> None:
 @st.composite
 def missing_cases(draw: Any) -> dict[str, Any]:
     X = draw(arrays(special=False)).copy()
-    # Known bug, kept as test_gaussian_missing_tiny_float32_two_rows (xfail): float32 data
-    # with missing values can fail with "Cannot add Gaussian statistics ...". Re-enable
-    # float32 here once it is fixed.
-    assume(X.dtype == np.float64)
     rng = np.random.RandomState(draw(st.integers(0, 2**31 - 1)))
     rate = draw(st.sampled_from([0.05, 0.2, 0.5, 0.9]))
     X[rng.rand(*X.shape) < rate] = np.nan
@@ -562,12 +558,9 @@ def test_select_mixture_float32_beyond_1e18_does_not_overflow() -> None:
     assert np.all(np.isfinite(sel.best_estimator_.score_samples(X)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="missing-value EM on tiny float32 data (1e-20) adds statistics about different "
-    "shifts (NaN shift?); the bug is in gaussian/_missing.py or gaussian/_stats.py",
-)
 def test_gaussian_missing_tiny_float32_two_rows() -> None:
+    """Regression: float32 rows with and without NaN were summarised about references that
+    differed by the float32 rounding of the centres, so their statistics could not be added."""
     X = np.array([[1.7640523e-20, 4.0015722e-21], [np.nan, 2.2408932e-20]], dtype=np.float32)
     gm = GaussianMixture(2, max_iter=30, random_state=0)
     with warnings.catch_warnings():

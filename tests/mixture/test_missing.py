@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp
 
+from latentmix import CollapseWarning
 from latentmix.gaussian._kernels import estep_stats
 from latentmix.gaussian._missing import (
     _log_resp,
@@ -113,7 +116,13 @@ def test_observed_data_log_likelihood_never_decreases(ct: str, seed: int, frac: 
         tol=0,
         max_iter=30,
         reg_covar=0.0,
-    ).fit(Xm)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CollapseWarning)
+        gm.fit(Xm)
+    # With reg_covar=0 a component may collapse onto a few rows and be re-seeded; that is
+    # not an EM step, and the guarantee is EM's.
+    assume(gm.n_reseeded_ == 0)
     trace = np.asarray(gm.lower_bounds_)
     assert np.all(np.diff(trace) >= -1e-12 * np.abs(trace[1:]))
 

@@ -155,7 +155,13 @@ def _stats_from_patterns(
     ct = params.covariance_type
     k, d = params.n_components, params.n_features
     shift = params.shift()
-    centers = (params.means - shift) if ct == "full" else np.zeros_like(params.means)
+    # The reference must equal the complete-row kernels' to the bit (their statistics are
+    # added to these): they round the centres through the data's dtype.
+    centers = (
+        (params.means - shift).astype(X.dtype).astype(np.float64)
+        if ct == "full"
+        else np.zeros_like(params.means)
+    )
     cov = full_covariances(params)
     nk = np.zeros(k)
     s1 = np.zeros((k, d))
