@@ -27,7 +27,9 @@ from latentmix._validation import (
     check_X_fit,
     check_X_predict,
 )
+from latentmix.em._dask import is_dask_collection
 from latentmix.em._data import ArrayData, DataSource, chunk_rows
+from latentmix.em._fit_source import is_out_of_core
 from latentmix.em._loop import EMFamily, EMResult, FitInterrupted, run_em
 from latentmix.gaussian._kernels import chunk_width as _chunk_width
 from latentmix.gaussian._params import COVARIANCE_TYPES, precisions_from_cholesky
@@ -118,8 +120,13 @@ class _VBFamily(EMFamily[VBParams, VBStats]):
 
     # -- initialisation ------------------------------------------------------------------
     def initialize(self, data: DataSource, random_state: np.random.RandomState) -> VBParams:
-        if not isinstance(data, ArrayData):  # pragma: no cover - other sources later
-            raise TypeError("Initialisation needs in-memory data.")
+        if not isinstance(data, ArrayData):
+            # Dask, files, chunk factories: k-means|| seeds, every row to its nearest seed.
+            from latentmix.em._init_scalable import _hard_stats, kmeans_parallel
+
+            centers = kmeans_parallel(data, self.n_components, random_state)
+            stats = _hard_stats(data, centers, self.covariance_type, None)
+            return self.update(moments_from_stats(stats))
         X, w = data.X, data.sample_weight
         n, k = X.shape[0], self.n_components
         method = self.est.init_params
@@ -474,7 +481,9 @@ default="dirichlet_process"
         self.total_samples = total_samples
 
     # -- priors ----------------------------------------------------------------------------
-    def _priors(self, data: DataSource, X: NDArray[Any]) -> tuple[VBPriors, NDArray[np.float64]]:
+    def _priors(
+        self, data: DataSource, shift: NDArray[np.float64]
+    ) -> tuple[VBPriors, NDArray[np.float64]]:
         """The hyper-parameters, defaults filled in from the data; and the data mean."""
         d = data.n_features
         gamma = (
@@ -493,7 +502,7 @@ default="dirichlet_process"
                 f"got {self.degrees_of_freedom_prior:.3f}: the Wishart prior needs more degrees "
                 "of freedom than n_features - 1. Leave it as None to use n_features."
             )
-        mean_x, cov_x = _data_mean_cov(data, X[0].astype(np.float64))
+        mean_x, cov_x = _data_mean_cov(data, shift)
         if self.mean_prior is None:
             m0 = mean_x
         else:
@@ -564,6 +573,10 @@ default="dirichlet_process"
     ) -> BayesianGaussianMixture:
         """``fit``, optionally from given initial responsibilities (see Notes)."""
         validate_params(self, self._parameter_constraints)
+        if is_out_of_core(X):
+            if initial_resp is not None:
+                raise ValueError("initial_resp needs in-memory X.")
+            return self._fit_source(X, sample_weight)
         Xv = check_X_fit(self, X, min_samples=self.n_components)
         w = check_sample_weight(sample_weight, Xv.shape[0])
         resp = None
@@ -575,7 +588,7 @@ default="dirichlet_process"
                     f"(n_samples, n_components), but got {resp.shape}."
                 )
         data = ArrayData(Xv, w)
-        priors, data_mean = self._priors(data, Xv)
+        priors, data_mean = self._priors(data, Xv[0].astype(np.float64))
         family = _VBFamily(self, priors, Xv.shape[1], data_mean, resp)
         warm = self.warm_start and hasattr(self, "converged_")
         try:
@@ -599,7 +612,49 @@ default="dirichlet_process"
         self._set_fit_result(result, priors, data)
         return self
 
-    def _set_fit_result(self, result: EMResult[Any], priors: VBPriors, data: ArrayData) -> None:
+    def _fit_source(self, X: Any, sample_weight: Any) -> BayesianGaussianMixture:
+        """``fit`` on a Dask collection, a ``.npy``/Parquet path or a chunk factory.
+
+        The same variational loop over the source; the start is k-means|| seeds with every
+        row given to its nearest seed (whatever ``init_params``), and the default priors
+        come from two passes (mean, then covariance about it).
+        """
+        from latentmix.em._fit_source import _scan_chunk, as_source
+
+        data = as_source(X, sample_weight)
+        scan = data.reduce(_scan_chunk, width=1)
+        if scan.n_inf or scan.n_nan:
+            raise ValueError(
+                f"Input X contains {scan.n_inf} infinite and {scan.n_nan} NaN entries: the "
+                "variational mixture needs finite values; drop or impute those rows first."
+            )
+        if scan.n_observed < self.n_components:
+            raise ValueError(
+                f"Expected n_samples >= n_components, but got {scan.n_observed} rows with "
+                f"positive weight and n_components={self.n_components}."
+            )
+        rough_mean, _ = _data_mean_cov(data, np.zeros(data.n_features))
+        priors, data_mean = self._priors(data, rough_mean)
+        family = _VBFamily(self, priors, data.n_features, data_mean, None)
+        warm = self.warm_start and hasattr(self, "converged_")
+        result = run_em(
+            family,
+            data,
+            n_init=self.n_init,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            random_state=check_random_state(self.random_state),
+            init_params=self._vb_params() if warm else None,
+            init_lower_bound=self.lower_bound_ if warm else -np.inf,
+            verbose=self.verbose,
+            verbose_interval=self.verbose_interval,
+            name="BayesianGaussianMixture",
+        )
+        self._set_fit_result(result, priors, data)
+        self.n_features_in_ = data.n_features
+        return self
+
+    def _set_fit_result(self, result: EMResult[Any], priors: VBPriors, data: DataSource) -> None:
         self._set_priors(priors)
         self._set_params(result.params)
         self.converged_ = bool(result.converged)
@@ -739,6 +794,10 @@ default="dirichlet_process"
         -------
         log_prob : ndarray of shape (n_samples,)
         """
+        if is_dask_collection(X):
+            from latentmix.em._fit_source import dask_score_samples
+
+            return dask_score_samples(self, X)  # type: ignore[no-any-return]
         Xv = check_X_predict(self, X)
         return self._estimate_log_resp(Xv, want_resp=False)[1]
 
@@ -761,6 +820,10 @@ default="dirichlet_process"
         -------
         resp : ndarray of shape (n_samples, n_components)
         """
+        if is_dask_collection(X):
+            from latentmix.em._fit_source import dask_predict_proba
+
+            return dask_predict_proba(self, X)  # type: ignore[no-any-return]
         Xv = check_X_predict(self, X)
         log_resp = self._estimate_log_resp(Xv, want_resp=True)[0]
         assert log_resp is not None
@@ -777,6 +840,10 @@ default="dirichlet_process"
         -------
         labels : ndarray of shape (n_samples,)
         """
+        if is_dask_collection(X):
+            from latentmix.em._fit_source import dask_predict
+
+            return dask_predict(self, X)  # type: ignore[no-any-return]
         Xv = check_X_predict(self, X)
         log_resp = self._estimate_log_resp(Xv, want_resp=True)[0]
         assert log_resp is not None
