@@ -33,6 +33,7 @@ from latentmix.em._fit_source import is_out_of_core
 from latentmix.em._loop import EMFamily, EMResult, FitInterrupted, run_em
 from latentmix.gaussian._kernels import chunk_width as _chunk_width
 from latentmix.gaussian._params import COVARIANCE_TYPES, precisions_from_cholesky
+from latentmix.gaussian._sample import check_n_samples, sample_gaussian_mixture
 from latentmix.gaussian._stats import GaussianStats
 from latentmix.mixture._vb_steps import (
     PRIOR_TYPES,
@@ -867,25 +868,13 @@ default="dirichlet_process"
             The component each row was drawn from.
         """
         check_is_fitted(self)
-        if (
-            not isinstance(n_samples, int | np.integer)
-            or isinstance(n_samples, bool)
-            or n_samples < 1
-        ):
-            raise ValueError(
-                f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at least "
-                "one sample."
-            )
+        n = check_n_samples(n_samples)
         rng = check_random_state(self.random_state if random_state is None else random_state)
-        counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
-        d = self.means_.shape[1]
-        ct = self.covariance_type
-        parts = []
-        for k, c in enumerate(counts):
-            eps = rng.standard_normal(size=(int(c), d))
-            if ct in ("full", "tied"):
-                cov = self.covariances_[k] if ct == "full" else self.covariances_
-                parts.append(self.means_[k] + eps @ np.linalg.cholesky(cov).T)
-            else:
-                parts.append(self.means_[k] + eps * np.sqrt(self.covariances_[k]))
-        return np.vstack(parts), np.repeat(np.arange(self.n_components), counts)
+        return sample_gaussian_mixture(
+            self.weights_,
+            self.means_,
+            self.covariances_,
+            self.covariance_type,
+            n,
+            rng,
+        )

@@ -65,6 +65,7 @@ from latentmix.gaussian._parsimonious import (
 )
 from latentmix.gaussian._parsimonious import n_parameters as mclust_n_parameters
 from latentmix.gaussian._prior import ConjugatePrior, log_prior, make_prior
+from latentmix.gaussian._sample import check_n_samples, sample_gaussian_mixture
 from latentmix.gaussian._stats import GaussianStats
 
 __all__ = ["GaussianMixture"]
@@ -936,35 +937,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         y : ndarray of shape (n_samples,)
             The component each row was drawn from.
         """
-        from sklearn.utils.validation import check_is_fitted
-
         check_is_fitted(self)
-        if (
-            not isinstance(n_samples, int | np.integer)
-            or isinstance(n_samples, bool)
-            or n_samples < 1
-        ):
-            raise ValueError(
-                f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at least "
-                "one sample."
-            )
+        n = check_n_samples(n_samples)
         rng = check_random_state(self.random_state if random_state is None else random_state)
-        counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
-        d = self.means_.shape[1]
-        parts = []
-        ct = self._kernel_type
-        for k, c in enumerate(counts):
-            eps = rng.standard_normal(size=(int(c), d))
-            if ct in ("full", "tied"):
-                cov = self.covariances_[k] if ct == "full" else self.covariances_
-                L = np.linalg.cholesky(cov)
-                parts.append(self.means_[k] + eps @ L.T)
-            else:
-                var = self.covariances_[k]
-                parts.append(self.means_[k] + eps * np.sqrt(var))
-        Xs = np.vstack(parts)
-        ys = np.repeat(np.arange(self.n_components), counts)
-        return Xs, ys
+        return sample_gaussian_mixture(
+            self.weights_,
+            self.means_,
+            self.covariances_,
+            self._kernel_type,
+            n,
+            rng,
+        )
 
     # -- information criteria ---------------------------------------------------------------
     def _n_parameters(self) -> int:
