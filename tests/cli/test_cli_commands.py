@@ -264,7 +264,7 @@ def test_kmeans_then_silhouette_of_a_mixture(
 
 
 def test_vae_train_sample_encode_score(
-    capsys: pytest.CaptureFixture[str], data_dir: Path, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], data_dir: Path, tmp_path: Path, iris_model: Path
 ) -> None:
     pytest.importorskip("torch")
     from latentmix.io import load
@@ -303,7 +303,7 @@ def test_vae_train_sample_encode_score(
     lp = vae.score_samples(X, n_importance=10, random_state=2)
     np.testing.assert_allclose(top["log_density"], np.sort(lp)[:4], rtol=1e-6)
 
-    code, _, err = _run(capsys, "vae", "sample", str(data_dir / "iris3.lmx"))
+    code, _, err = _run(capsys, "vae", "sample", str(iris_model))
     assert code == 3 and "needs a VAE model" in _one_error_line(err)
 
 
