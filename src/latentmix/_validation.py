@@ -16,6 +16,7 @@ __all__ = [
     "check_n_rows",
     "check_random_state",
     "check_sample_weight",
+    "weighted_total",
 ]
 
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -158,3 +159,15 @@ def check_sample_weight(
     if not np.any(w > 0):
         raise ValueError("All sample weights are zero: at least one row must have positive weight.")
     return w
+
+
+def weighted_total(values: NDArray[Any], w: NDArray[np.float64] | None) -> tuple[float, float]:
+    """Σ w·v over the rows and Σ w (the row count when ``w`` is None), in float64.
+
+    A row of weight zero adds nothing, even where its value is -inf (a density that
+    underflowed): weights are frequencies, and a row seen zero times is not data.
+    """
+    if w is None:
+        return float(np.sum(values, dtype=np.float64)), float(values.shape[0])
+    v = np.asarray(values, dtype=np.float64)
+    return float(np.dot(w, np.where(w > 0, v, 0.0))), float(w.sum())

@@ -20,12 +20,14 @@ Without Numba everything runs in NumPy, slower, with the same results up to roun
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
+from latentmix._validation import weighted_total
 from latentmix.gaussian._params import GaussianParams
 from latentmix.gaussian._stats import GaussianStats
 
@@ -401,13 +403,7 @@ def estep_stats(
         )
         rw, norm = _responsibilities(wlp, w)
         nk, s1, s2 = _accumulate(Z, rw, centers, ct, w, Q)
-    if w is None:
-        log_likelihood = float(norm.sum(dtype=np.float64))
-        weight = float(X.shape[0])
-    else:
-        # A row of weight zero adds nothing, even where its density underflows to zero.
-        log_likelihood = float(np.dot(w, np.where(w > 0, norm.astype(np.float64), 0.0)))
-        weight = float(w.sum())
+    log_likelihood, weight = weighted_total(norm, w)
     worst_rows, worst_scores = _worst(X, norm, w, params.n_components)
     return GaussianStats(
         covariance_type=ct,
@@ -427,10 +423,39 @@ def estep_stats(
 # -- prediction --------------------------------------------------------------------------------
 
 
+class MixtureParams(Protocol):
+    """What the row-scoring loop needs of a parameter set (EM's or the variational one)."""
+
+    @property
+    def covariance_type(self) -> str: ...
+
+    @property
+    def n_components(self) -> int: ...
+
+    def shift(self) -> NDArray[np.float64]: ...
+
+
+P = TypeVar("P", bound=MixtureParams)
+
+
 def score_rows(
-    X: NDArray[Any], params: GaussianParams, *, want_resp: bool
+    X: NDArray[Any],
+    params: P,
+    *,
+    want_resp: bool,
+    log_prob: Callable[[NDArray[Any], P, NDArray[np.float64]], NDArray[Any]] | None = None,
 ) -> tuple[NDArray[Any] | None, NDArray[Any]]:
-    """log responsibilities (n, K) if asked, and log p(x) (n,), chunk by chunk, in X's dtype."""
+    """log responsibilities (n, K) if asked, and log p(x) (n,), chunk by chunk, in X's dtype.
+
+    ``log_prob(Z, params, shift)`` gives the per-component log terms of rows ``Z = X −
+    shift`` (default :func:`log_weighted_prob`, log π_k + log N(x | k); the variational
+    mixture passes its expected log terms).
+    """
+    # Without log_prob, params are GaussianParams (the default's type).
+    weighted = cast(
+        Callable[[NDArray[Any], P, NDArray[np.float64]], NDArray[Any]],
+        log_weighted_prob if log_prob is None else log_prob,
+    )
     from latentmix.em._data import for_each_chunk
 
     shift = params.shift()
@@ -440,7 +465,7 @@ def score_rows(
 
     def one(start: int, stop: int) -> None:
         Z = X[start:stop] - shift.astype(X.dtype)
-        wlp = log_weighted_prob(Z, params, shift)
+        wlp = weighted(Z, params, shift)
         if resp is None:
             norm[start:stop] = _log_norm(wlp)
         else:

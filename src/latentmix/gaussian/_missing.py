@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from latentmix._validation import weighted_total
 from latentmix.gaussian._kernels import estep_stats, score_rows
 from latentmix.gaussian._params import GaussianParams
 from latentmix.gaussian._stats import GaussianStats, merge_worst
@@ -193,12 +194,9 @@ def _stats_from_patterns(
         else:
             s2 += np.einsum("nk,knd->kd", rw, z * z)
             s2[:, pat.mis] += nk_p[:, None] * np.diagonal(pat.cond_cov, axis1=1, axis2=2)
-        if wp is None:
-            log_likelihood += float(norm.sum())
-            weight += float(pat.rows.size)
-        else:
-            log_likelihood += float(np.dot(wp, np.where(wp > 0, norm, 0.0)))
-            weight += float(wp.sum())
+        part_ll, part_weight = weighted_total(norm, wp)
+        log_likelihood += part_ll
+        weight += part_weight
         # Rows the model explains worst, completed, so a re-seeded mean has no NaN.
         scores = norm if wp is None else np.where(wp > 0, norm, np.inf)
         take = np.argsort(scores, kind="stable")[:k]

@@ -26,6 +26,7 @@ from latentmix._validation import (
     check_sample_weight,
     check_X_fit,
     check_X_predict,
+    weighted_total,
 )
 from latentmix.em._dask import is_dask_collection
 from latentmix.em._data import ArrayData, DataSource, chunk_rows
@@ -780,9 +781,7 @@ default="dirichlet_process"
     def _estimate_log_resp(
         self, X: NDArray[Any], want_resp: bool
     ) -> tuple[NDArray[Any] | None, NDArray[Any]]:
-        params = self._vb_params()
-        width = _chunk_width(params.n_components, X.shape[1], params.covariance_type)
-        return score_rows(X, params, want_resp=want_resp, step=chunk_rows(width, X.shape[0]))
+        return score_rows(X, self._vb_params(), want_resp=want_resp)
 
     def score_samples(self, X: ArrayLike) -> NDArray[Any]:
         """log Σ_k exp(E_q[log π_k + log p(x | k)]) of each row.
@@ -804,11 +803,9 @@ default="dirichlet_process"
 
     def score(self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None) -> float:
         """Average of ``score_samples`` (weighted by ``sample_weight`` when given)."""
-        lp = self.score_samples(X).astype(np.float64)
-        w = check_sample_weight(sample_weight, lp.shape[0])
-        if w is None:
-            return float(lp.mean())
-        return float(np.dot(w, np.where(w > 0, lp, 0.0)) / w.sum())
+        lp = self.score_samples(X)
+        total, weight = weighted_total(lp, check_sample_weight(sample_weight, lp.shape[0]))
+        return total / weight
 
     def predict_proba(self, X: ArrayLike) -> NDArray[Any]:
         """Variational responsibilities q(k | x) of each component; rows sum to one.

@@ -31,6 +31,7 @@ from latentmix._validation import (
     check_n_rows,
     check_random_state,
     check_sample_weight,
+    weighted_total,
 )
 from latentmix.em._dask import is_dask_collection
 from latentmix.em._data import ArrayData, DataSource, chunk_rows
@@ -880,11 +881,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
 
     def score(self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None) -> float:
         """Average log-likelihood per row (weighted by ``sample_weight`` when given)."""
-        lp = self.score_samples(X).astype(np.float64)
-        w = check_sample_weight(sample_weight, lp.shape[0])
-        if w is None:
-            return float(lp.mean())
-        return float(np.dot(w, np.where(w > 0, lp, 0.0)) / w.sum())
+        lp = self.score_samples(X)
+        total, weight = weighted_total(lp, check_sample_weight(sample_weight, lp.shape[0]))
+        return total / weight
 
     def predict_proba(self, X: ArrayLike) -> NDArray[Any]:
         """Responsibilities p(k | x) of each component for each row; rows sum to one.
@@ -969,9 +968,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         w = check_sample_weight(sample_weight, lp.shape[0])
         # Rows with no observed entry carry no information: they do not count in n.
         seen = ~np.isnan(Xv).all(axis=1) if has_missing(Xv) else np.ones(lp.shape[0], bool)
-        if w is None:
-            return float(lp.sum()), float(seen.sum())
-        return float(np.dot(w, np.where(w > 0, lp, 0.0))), float(w[seen].sum())
+        total, _ = weighted_total(lp, w)
+        return total, float(seen.sum() if w is None else w[seen].sum())
 
     def bic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Bayesian information criterion on X (lower is better): −2 log L + p log n.

@@ -30,7 +30,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import betaln, digamma, gammaln
 
+from latentmix._validation import weighted_total
 from latentmix.gaussian._kernels import accumulate, log_gaussian_prob, log_resp_and_norm
+from latentmix.gaussian._kernels import score_rows as gaussian_score_rows
 from latentmix.gaussian._params import (
     IllConditionedError,
     precisions_cholesky_from_covariances,
@@ -340,12 +342,7 @@ def vb_estep_stats(X: NDArray[Any], w: Array | None, params: VBParams) -> VBStat
         rw *= w.astype(rw.dtype)[:, None]
     centers = (params.means - shift) if ct == "full" else np.zeros_like(params.means)
     nk, s1, s2 = accumulate(Z, rw, centers, ct, w)
-    if w is None:
-        total = float(norm.sum(dtype=np.float64))
-        weight = float(X.shape[0])
-    else:
-        total = float(np.dot(w, np.where(w > 0, norm.astype(np.float64), 0.0)))
-        weight = float(w.sum())
+    total, weight = weighted_total(norm, w)
     empty = np.empty((0, X.shape[1]))
     gaussian = GaussianStats(
         ct, shift, centers, nk, s1, s2, total, weight, int(X.shape[0]), empty, np.empty(0)
@@ -432,18 +429,7 @@ def lower_bound(params: VBParams, resp_log_resp: float, n_features: int) -> floa
 
 
 def score_rows(
-    X: NDArray[Any], params: VBParams, *, want_resp: bool, step: int
+    X: NDArray[Any], params: VBParams, *, want_resp: bool
 ) -> tuple[NDArray[Any] | None, NDArray[Any]]:
     """log responsibilities (n, K) if asked, and log Σ_k exp(E[log π_k p(x | k)]) (n,)."""
-    shift = params.shift()
-    n = X.shape[0]
-    resp = np.empty((n, params.n_components), dtype=X.dtype) if want_resp else None
-    norm = np.empty(n, dtype=X.dtype)
-    for start in range(0, n, step):
-        stop = min(start + step, n)
-        Z = X[start:stop] - shift.astype(X.dtype)
-        log_resp, lp = log_resp_and_norm(weighted_log_prob(Z, params, shift))
-        norm[start:stop] = lp
-        if resp is not None:
-            resp[start:stop] = log_resp
-    return resp, norm
+    return gaussian_score_rows(X, params, want_resp=want_resp, log_prob=weighted_log_prob)
