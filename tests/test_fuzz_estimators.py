@@ -571,3 +571,29 @@ def test_gaussian_missing_tiny_float32_two_rows() -> None:
             documented(exc)
             return
     assert np.all(np.isfinite(gm.score_samples(X)))
+
+
+def test_gaussian_missing_responsibilities_sum_to_one_at_huge_log_densities() -> None:
+    """Regression (fuzz): rows with missing entries were normalised after adding back a
+    log p(x) of about -1e14, whose rounding left responsibilities summing to 1.0001."""
+    nan = np.nan
+    X = np.array(
+        [
+            [nan, 40015.72083672],
+            [97873.79841057, 224089.31992015],
+            [nan, -97727.78798764],
+            [nan, -15135.72082977],
+            [-10321.88517936, nan],
+            [14404.35711609, 145427.3506963],
+            [nan, 12167.50164928],
+            [nan, 33367.43273743],
+            [nan, -20515.82637658],
+            [nan, -85409.57393017],
+            [-255298.98158341, 65361.85954404],
+        ]
+    )
+    w = np.array([2.0, 0, 1, 0, 0, 0, 1, 1, 2, 1, 1])
+    with warnings.catch_warnings():
+        _quiet()
+        gm = GaussianMixture(3, random_state=0, max_iter=30).fit(X, sample_weight=w)
+    np.testing.assert_allclose(gm.predict_proba(X).sum(axis=1), 1.0, rtol=1e-12)

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from latentmix._validation import weighted_total
-from latentmix.gaussian._kernels import estep_stats, score_rows
+from latentmix.gaussian._kernels import estep_stats, log_resp_and_norm, score_rows
 from latentmix.gaussian._params import GaussianParams
 from latentmix.gaussian._stats import GaussianStats, merge_worst
 
@@ -126,11 +126,9 @@ def _patterns(X: NDArray[Any], params: GaussianParams, cov: Array) -> Iterator[_
 
 
 def _log_resp(log_prob: Array, log_weights: Array) -> tuple[Array, Array]:
-    wlp = log_prob + log_weights
-    top = wlp.max(axis=1, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    norm = np.log(np.exp(wlp - top).sum(axis=1)) + top[:, 0]
-    return wlp - norm[:, None], norm
+    # The complete-row kernels' normalisation: about the row maximum, so that responsibilities
+    # still sum to one when log-densities are huge (subtracting a log p(x) of -1e14 rounds).
+    return log_resp_and_norm(log_prob + log_weights)
 
 
 def _log_weights(params: GaussianParams) -> Array:
