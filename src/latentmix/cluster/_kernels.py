@@ -1,11 +1,20 @@
 """Chunk kernels for Lloyd's algorithm: nearest center, per-cluster sums, farthest rows.
 
-Two implementations of one contract. With Numba, a fused serial kernel (the EM engine spreads
-chunks over the cores) runs over blocks of 64 rows: the products ``-2 x·c`` (a vectorised loop; no BLAS call, so the compiled kernel can
-be cached on disk), the argmin, the exact squared distance
-to the winning center, and the accumulation, while the block is still in cache. Without Numba the same quantities come from NumPy and a sparse one-hot
-product per chunk. Both work on rows shifted by ``shift`` (the mean of the training data)
-so that ``‖x‖² − 2x·c + ‖c‖²`` does not lose digits far from the origin.
+Two implementations of one contract. With Numba, a serial kernel (the EM engine spreads
+chunks over the cores) runs over blocks of 64 rows. For float64 rows the block's products
+``-2 x·c`` come from one BLAS ``gemm`` on the rows as they are (Numba's ``np.dot``; the
+shift is folded into the per-center constant, see below); the argmin, the exact squared
+distance to the winning center and the accumulation follow while the block is still in
+cache. float32 rows use a vectorised loop for the products instead (BLAS would need
+float32 centers and would decide the argmin in float32). Without Numba the same
+quantities come from NumPy and a sparse one-hot product per chunk. All work on rows
+shifted by ``shift`` (the mean of the training data) so that ``‖x‖² − 2x·c + ‖c‖²`` does
+not lose digits far from the origin.
+
+The fold: with centers ``c`` in shifted coordinates, ``‖c‖² − 2(x − s)·c = −2x·c +
+(‖c‖² + 2s·c)``. Both sides round ``x`` at the same scale (``x − s`` rounds at ``ε|s|``,
+``x·c`` at ``ε|x||c|``), so deciding the nearest center from the right-hand side costs no
+accuracy, and the distance and sums are still computed from ``x − s``.
 """
 
 from __future__ import annotations
@@ -98,6 +107,56 @@ if HAVE_NUMBA:
         return sums, weights, inertia, top_d, top_i, top_l
 
 
+    @njit(cache=True, nogil=True, fastmath=True)
+    def _lloyd_blas(
+        X, w, has_w, shift, centers, neg2_ct, cc_shift, n_top, want_labels, labels, min_dist
+    ):  # type: ignore[no-untyped-def]
+        # float64 only; ``cc_shift`` is ‖c‖² + 2 s·c (the fold in the module docstring).
+        n, d = X.shape
+        k = centers.shape[0]
+        sums = np.zeros((k, d))
+        weights = np.zeros(k)
+        inertia = 0.0
+        top_d = np.full(max(n_top, 1), -1.0)
+        top_i = np.full(max(n_top, 1), -1, dtype=np.intp)
+        top_l = np.full(max(n_top, 1), -1, dtype=np.intp)
+        g = np.empty((_BLOCK, k))
+        lowest = 0
+        for s in range(0, n, _BLOCK):
+            m = min(n, s + _BLOCK) - s
+            if m < _BLOCK:
+                g = np.empty((m, k))
+            np.dot(X[s : s + m], neg2_ct, g)
+            for i in range(m):
+                best = 0
+                bv = g[i, 0] + cc_shift[0]
+                for j in range(1, k):
+                    v = g[i, j] + cc_shift[j]
+                    better = v < bv  # branch-free select: the winner is unpredictable
+                    bv = v if better else bv
+                    best = j if better else best
+                wi = w[s + i] if has_w else 1.0
+                dist = 0.0  # exact squared distance to the winner
+                for f in range(d):
+                    x = X[s + i, f] - shift[f]
+                    diff = x - centers[best, f]
+                    dist += diff * diff
+                    sums[best, f] += wi * x
+                weights[best] += wi
+                inertia += wi * dist
+                if want_labels:
+                    labels[s + i] = best
+                    min_dist[s + i] = dist
+                if n_top > 0 and dist > top_d[lowest]:
+                    top_d[lowest] = dist
+                    top_i[lowest] = s + i
+                    top_l[lowest] = best
+                    for j in range(n_top):
+                        if top_d[j] < top_d[lowest]:
+                            lowest = j
+        return sums, weights, inertia, top_d, top_i, top_l
+
+
 def _lloyd_numpy(
     X: NDArray[Any],
     w: NDArray[np.float64] | None,
@@ -145,14 +204,20 @@ def assign_chunk(
         labels = np.empty(n if want_labels else 0, dtype=np.intp)
         min_dist = np.empty(n if want_labels else 0)
         wv = np.empty(0) if w is None else np.ascontiguousarray(w, dtype=np.float64)
-        sums, weights, inertia, top_d, top_i, top_l = _lloyd_numba(
+        centers = np.ascontiguousarray(centers, dtype=np.float64)
+        cc = np.einsum("ij,ij->i", centers, centers)
+        if Xc.dtype == np.float64:
+            kernel, cc = _lloyd_blas, cc + 2.0 * (centers @ shift)
+        else:
+            kernel = _lloyd_numba
+        sums, weights, inertia, top_d, top_i, top_l = kernel(
             Xc,
             wv,
             w is not None,
             shift,
-            np.ascontiguousarray(centers),
+            centers,
             np.ascontiguousarray(-2.0 * centers.T),
-            np.einsum("ij,ij->i", centers, centers),
+            cc,
             n_top,
             want_labels,
             labels,
