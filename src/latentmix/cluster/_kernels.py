@@ -106,7 +106,6 @@ if HAVE_NUMBA:
                             lowest = j
         return sums, weights, inertia, top_d, top_i, top_l
 
-
     @njit(cache=True, nogil=True, fastmath=True)
     def _lloyd_blas(
         X, w, has_w, shift, centers, neg2_ct, cc_shift, n_top, want_labels, labels, min_dist

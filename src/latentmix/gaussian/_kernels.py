@@ -368,6 +368,56 @@ def _worst(
     return X[idx].astype(np.float64), s[idx]
 
 
+def _diag_estep(
+    X: NDArray[Any], w: NDArray[np.float64] | None, shift: NDArray[np.float64], params: Any
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[Any]]:
+    """nk, s1, s2 and log p(x) of a chunk for diag or spherical covariances.
+
+    One design matrix ``Q = [z² | z | 1]`` (spherical: ``[‖z‖² | z | 1]``, so both products
+    are about half as wide) serves both products: ``Q @ W`` gives every log π_k p_k(x)
+    (the last row of W carries the constants), and ``rᵀ Q`` gives Σ r z², Σ r z and nk at
+    once. For spherical only Σ_d Σ r z_d² is formed, which is all the spherical M-steps
+    read (they average over features); see ``GaussianStats``.
+    """
+    dt = X.dtype
+    n, d = X.shape
+    k = params.n_components
+    spherical = params.covariance_type == "spherical"
+    m = 1 if spherical else d
+    centers = params.means - shift
+    prec = params.precisions_cholesky**2  # (K,) spherical, (K, D) diag
+    pk = np.repeat(prec[:, None], d, axis=1) if spherical else prec
+    const = _const(params.precisions_cholesky, params.covariance_type, d, k, _log_weights(params))
+    const = const - 0.5 * (centers**2 * pk).sum(axis=1)
+    W = np.empty((m + d + 1, k))
+    W[:m] = -0.5 * (prec[None, :] if spherical else prec.T)
+    W[m : m + d] = (centers * pk).T
+    finite = bool(np.all(np.isfinite(const)))
+    W[m + d] = const if finite else 0.0  # −inf (a zero weight) is added below, not multiplied
+    Q = np.empty((n, m + d + 1), dtype=dt)
+    if _numba(n):
+        _nb().diag_design(X, shift.astype(dt), Q, spherical)
+    else:
+        Z = X - shift.astype(dt)
+        Q[:, m : m + d] = Z
+        if spherical:
+            np.einsum("ij,ij->i", Z, Z, out=Q[:, 0])
+        else:
+            np.square(Z, out=Q[:, :d])
+        Q[:, m + d] = 1.0
+    wlp = Q @ W.astype(dt)
+    if not finite:
+        wlp += const.astype(dt)
+    rw, norm = _responsibilities(wlp, w)
+    both = (rw.T @ Q).astype(np.float64, copy=False)
+    # float32 sums of many rows lose digits; the weights are summed in float64 then.
+    nk = both[:, m + d].copy() if dt == np.float64 else rw.sum(axis=0, dtype=np.float64)
+    s1 = both[:, m : m + d].copy()
+    # Spherical: the row totals in the first column; GaussianStats spreads them evenly.
+    s2 = np.pad(both[:, :1], ((0, 0), (0, d - 1))) if spherical else both[:, :d].copy()
+    return nk, s1, s2, norm
+
+
 def estep_stats(
     X: NDArray[Any], w: NDArray[np.float64] | None, params: GaussianParams
 ) -> GaussianStats:
@@ -396,6 +446,8 @@ def estep_stats(
         ww = np.empty(0, dtype=dt) if w is None else w.astype(dt)
         sh, C = shift.astype(dt), centers.astype(dt)
         _nb().full_stats_direct(X, sh, wlp, top, ww, C, nk, s1, s2, norm)
+    elif ct in ("diag", "spherical"):
+        nk, s1, s2, norm = _diag_estep(X, w, shift, params)
     else:
         Z = X - shift.astype(X.dtype)
         wlp, Q = _log_prob(

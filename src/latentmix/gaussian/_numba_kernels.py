@@ -19,6 +19,7 @@ import numpy as np
 
 __all__ = [
     "HAVE_NUMBA",
+    "diag_design",
     "full_logprob_direct",
     "full_stats_direct",
     "normalize_rows",
@@ -70,6 +71,25 @@ def stacked_sq(Y: Any, b: Any, const: Any, n_components: int, out: Any) -> None:
                 t = Y[i, base + j] - b[base + j]
                 s += t * t
             out[i, k] = const[k] - 0.5 * s
+
+
+@_jit_sum
+def diag_design(X: Any, shift: Any, Q: Any, spherical: bool) -> None:  # pragma: no cover
+    """Q = [z² | z | 1] (diag) or [‖z‖² | z | 1] (spherical), z = x − shift, in one pass."""
+    n, d = X.shape
+    m = 1 if spherical else d
+    for i in range(n):
+        sq = 0.0
+        for f in range(d):
+            z = X[i, f] - shift[f]
+            Q[i, m + f] = z
+            if spherical:
+                sq += z * z
+            else:
+                Q[i, f] = z * z
+        if spherical:
+            Q[i, 0] = sq
+        Q[i, m + d] = 1.0
 
 
 @_jit

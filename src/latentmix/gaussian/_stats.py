@@ -10,7 +10,9 @@ order of floating-point additions):
 * ``nk`` (K,): Σ w r_k;
 * ``s1`` (K, D): Σ w r_k (x − s);
 * ``s2``: ``full`` (K, D, D) Σ w r_k (z − c_k)(z − c_k)ᵀ with z = x − s; ``tied`` (D, D)
-  Σ w z zᵀ; ``diag`` and ``spherical`` (K, D) Σ w r_k z²;
+  Σ w z zᵀ; ``diag`` (K, D) Σ w r_k z²; ``spherical`` (K, D) whose row sums are
+  Σ w r_k ‖z‖² (how a row total is split over the features is not kept: the kernels
+  spread it evenly, and every spherical M-step reads only the totals);
 * ``log_likelihood``: Σ w log p(x); ``weight``: Σ w; ``n_rows``: the row count;
 * ``worst_rows``/``worst_scores``: the rows the model explains worst (lowest log p(x)),
   kept by a min-merge, which is associative too. They seed components that collapse.
@@ -57,6 +59,13 @@ class GaussianStats:
     n_rows: int
     worst_rows: Array
     worst_scores: Array
+
+    def __post_init__(self) -> None:
+        if self.covariance_type == "spherical" and self.s2.ndim == 2 and self.s2.shape[1] > 1:
+            # One canonical form whichever path produced them: each row total spread evenly.
+            d = self.s2.shape[1]
+            total = self.s2.sum(axis=1, keepdims=True)
+            object.__setattr__(self, "s2", np.repeat(total / d, d, axis=1))
 
     def __add__(self, other: GaussianStats) -> GaussianStats:
         if not isinstance(other, GaussianStats):
