@@ -35,7 +35,6 @@ app = typer.Typer(
 
 MIXTURES = ("GaussianMixture", "BayesianGaussianMixture")
 CRITERIA = ("bic", "aic", "icl")
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 DataArg = Annotated[
     str,
@@ -107,15 +106,16 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def _covariance_types(values: list[str] | None, default: tuple[str, ...]) -> list[str]:
-    if not values:
-        return list(default)
-    out: list[str] = []
-    for item in values:
-        for v in item.split(","):
-            if v.strip():
-                out.append(_check_choice("--covariance-type", v.strip(), COVARIANCE_TYPES))
-    return out
+def _default_types(ks: list[int]) -> tuple[str, ...]:
+    """full for one K; scikit-learn's four types for a range."""
+    from latentmix.cli._fit import COVARIANCE_TYPES
+
+    return ("full",) if len(ks) == 1 else COVARIANCE_TYPES
+
+
+def _is_selection(ks: list[int], names: list[str]) -> bool:
+    """Whether the grid has more than one cell (``all`` is always several models)."""
+    return len(ks) > 1 or len(names) > 1 or "all" in names
 
 
 def _handles_missing(model: Any) -> bool:
@@ -158,8 +158,9 @@ def fit(
         typer.Option(
             "--covariance-type",
             "-t",
-            help="full, tied, diag, spherical (repeat or comma-separate). Default: full for "
-            "one K, all four for a range.",
+            help="full, tied, diag, spherical; mclust's EII, VII, EEI, VEI, EVI, VVI, EEE, "
+            "VEE, EVE, VVE, EEV, VEV, EVV, VVV (E, V for one feature); or all (mclust's 14). "
+            "Repeat or comma-separate. Default: full for one K, the first four for a range.",
         ),
     ] = None,
     criterion: Annotated[
@@ -193,20 +194,33 @@ def fit(
     json: JsonOpt = False,
 ) -> None:
     """Fit a Gaussian mixture; with a range of components, choose one by BIC, AIC or ICL."""
-    from latentmix.cli._fit import Scaling, fit_mixture, select, summarize_mixture, unscale
+    from latentmix.cli._fit import (
+        Scaling,
+        covariance_grid,
+        fit_mixture,
+        parse_covariance_types,
+        select,
+        summarize_mixture,
+        table_in_data_units,
+        unscale,
+    )
     from latentmix.io import save
 
     ui = Ui(quiet=quiet, json=json)
     ks = parse_components(components)
     criterion = _check_choice("--criterion", criterion, CRITERIA)
-    cts = _covariance_types(covariance_type, ("full",) if len(ks) == 1 else COVARIANCE_TYPES)
+    names = parse_covariance_types(covariance_type)
     model_path = output or ("model.lmx" if data == "-" else Path(data).stem + ".lmx")
-    if table is not None and len(ks) == 1 and len(cts) == 1:
-        raise CLIError("--table is the model-selection table: give a range, e.g. -k 1-9")
+    no_table = "--table is the model-selection table: give a range, e.g. -k 1-9"
+    if table is not None and not _is_selection(ks, names):
+        raise CLIError(no_table)
     _check_outputs(table, model=model_path)
     features = read_data(
         data, columns=columns, drop=drop, weight_column=weights, dropna=dropna, allow_missing=True
     )
+    cts = covariance_grid(names, features.X.shape[1], _default_types(ks))
+    if table is not None and len(ks) == 1 and len(cts) == 1:  # e.g. -t full,VVV: one model
+        raise CLIError(no_table)
     _note_missing(ui, features)
     scaling = Scaling.of(features.X, features.sample_weight) if standardize else None
     X_fit: Any = _fit_input(features)
@@ -248,39 +262,49 @@ def fit(
         )
         model = selection.best_estimator_
     _keep_names(model, features)
+    # What was fitted, before the model is re-expressed in the data's units.
+    fitted_type, fitted_n_parameters = str(model.covariance_type), int(model._n_parameters())
     note = None
+    frame = None if selection is None else selection.table_
     if scaling is not None:
         model, note = unscale(model, scaling)
-    X_data = _fit_input(features)
-    summary = summarize_mixture(model, X_data, w)
+        if frame is not None:
+            frame = table_in_data_units(frame, scaling, features.X, w)
+    summary = summarize_mixture(
+        model,
+        _fit_input(features),
+        w,
+        fitted_covariance_type=fitted_type,
+        fitted_n_parameters=fitted_n_parameters,
+    )
     save(model, model_path)
-    if table is not None and selection is not None:
-        write_output(selection.table_, table)
+    if table is not None and frame is not None:
+        write_output(frame, table)
+    summary["standardized"] = scaling is not None
     summary["model_file"] = str(model_path)
     summary["features"] = features.columns
     if note:
         summary["note"] = note
-    if selection is not None:
+    if frame is not None:
         summary["criterion"] = criterion
-        summary["table"] = selection.table_.to_dict(orient="records")
+        summary["table"] = frame.to_dict(orient="records")
     if json:
         ui.emit_json(summary)
         return
-    _print_fit(ui, summary, model, features.columns, selection)
+    _print_fit(ui, summary, model, features.columns, frame)
 
 
-def _print_fit(
-    ui: Ui, summary: dict[str, Any], model: Any, names: list[str], selection: Any
-) -> None:
+def _print_fit(ui: Ui, summary: dict[str, Any], model: Any, names: list[str], frame: Any) -> None:
     from latentmix.cli._render import components_table, frame_table, key_values
 
-    if selection is not None:
-        frame = selection.table_
-        best = _best_row(frame, model)
+    if frame is not None:
+        best = _best_row(frame, summary["n_components"], summary["covariance_type"])
         ui.print(frame_table(frame, f"model selection ({summary['criterion'].upper()})", best))
         ui.print()
+    fitted_on = ", fitted on z-scores" if summary["standardized"] else ""
     items = {
-        "model": f"{summary['n_components']} components, {summary['covariance_type']} covariance",
+        "model": f"{summary['n_components']} components, {summary['covariance_type']} "
+        f"covariance{fitted_on}",
         "rows": summary["n_samples"],
         "features": summary["n_features"],
         "log-likelihood": summary["log_likelihood"],
@@ -300,7 +324,7 @@ def _print_fit(
     ui.print(components_table(model.weights_, model.means_, names, summary["counts"]))
 
 
-def _best_row(frame: Any, model: Any) -> int | None:
+def _best_row(frame: Any, n_components: int, covariance_type: str) -> int | None:
     """Positional index of the chosen model in a selection table, when it can be found."""
     cols = {c.lower().replace("_", " "): c for c in frame.columns}
     kc = next((cols[c] for c in cols if c in ("components", "n components", "k")), None)
@@ -308,8 +332,8 @@ def _best_row(frame: Any, model: Any) -> int | None:
     if kc is None or tc is None:
         return None
     hit = np.flatnonzero(
-        (frame[kc].to_numpy() == model.n_components)
-        & (frame[tc].astype(str).to_numpy() == str(model.covariance_type))
+        (frame[kc].to_numpy() == n_components)
+        & (frame[tc].astype(str).to_numpy() == covariance_type)
     )
     return int(hit[0]) if hit.size else None
 
@@ -693,7 +717,10 @@ def report(
         str, typer.Option("--components", "-k", help="Without MODEL: components or a range.")
     ] = "1-9",
     covariance_type: Annotated[
-        list[str] | None, typer.Option("--covariance-type", "-t", help="Without MODEL.")
+        list[str] | None,
+        typer.Option(
+            "--covariance-type", "-t", help="Without MODEL: as for 'fit' (EII ... VVV, all)."
+        ),
     ] = None,
     criterion: Annotated[str, typer.Option("--criterion")] = "bic",
     n_init: Annotated[int, typer.Option("--n-init", "--restarts", min=1)] = 1,
@@ -705,7 +732,7 @@ def report(
     quiet: QuietOpt = False,
 ) -> None:
     """One self-contained HTML file (images inline) with the summary tables and plots."""
-    from latentmix.cli._fit import fit_mixture, select
+    from latentmix.cli._fit import covariance_grid, fit_mixture, parse_covariance_types, select
     from latentmix.io._writers import write_text
     from latentmix.report import build_report
 
@@ -713,6 +740,7 @@ def report(
         raise CLIError(f"--output {output!r}: the report is HTML; give a name ending in .html")
     _check_outputs(model=output)
     ui = Ui(quiet=quiet)
+    names = parse_covariance_types(covariance_type)
     selection = None
     if model_file is not None:
         model = load_model(model_file)
@@ -730,7 +758,7 @@ def report(
         X = _fit_input(features)
         ks = parse_components(components)
         criterion = _check_choice("--criterion", criterion, CRITERIA)
-        cts = _covariance_types(covariance_type, ("full",) if len(ks) == 1 else COVARIANCE_TYPES)
+        cts = covariance_grid(names, features.X.shape[1], _default_types(ks))
         if len(ks) == 1 and len(cts) == 1:
             model = fit_mixture(
                 X,
