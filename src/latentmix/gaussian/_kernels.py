@@ -48,8 +48,10 @@ LOG_2PI = float(np.log(2.0 * np.pi))
 DIRECT_MAX_FEATURES = 16
 
 #: Numba is imported (and, once per machine, compiled) only for chunks of at least this
-#: many rows: smaller problems are fast in NumPy and must not wait for a JIT.
-NUMBA_MIN_ROWS = 2048
+#: many rows: smaller problems are fast in NumPy and must not wait for a JIT. No more
+#: than the 1024-row chunks of wide full-covariance problems (see ``chunk_width``), which
+#: gain most from the fused loops (D=64, K=32: 1.2× per E-step).
+NUMBA_MIN_ROWS = 1024
 
 
 def _numba_installed() -> bool:
@@ -97,6 +99,10 @@ def chunk_width(n_components: int, n_features: int, covariance_type: str) -> int
 
 
 # -- log-densities ---------------------------------------------------------------------------
+
+
+#: Rows per block of the stacked product Z @ [P_1 … P_K] (see ``_log_prob``).
+_STACKED_BLOCK = 256
 
 
 def _const(
@@ -173,10 +179,17 @@ def _log_prob(
         # Block k of the stacked product is Z @ P_k: one BLAS call for all components.
         W = np.ascontiguousarray(P.transpose(1, 0, 2).reshape(d, k * d))
         b = np.einsum("kd,kde->ke", centers, prec_chol).astype(dt).reshape(k * d)
-        Y = Z @ W
         if _numba(n):
-            _nb().stacked_sq(Y, b, const.astype(dt), k, out)
+            # By blocks of rows, so that the n × KD product is read back from cache, not
+            # from memory (a 1024-row chunk's product at D=64, K=32 is 16 MB).
+            c = const.astype(dt)
+            Y = np.empty((min(n, _STACKED_BLOCK), k * d), dtype=dt)
+            for s in range(0, n, _STACKED_BLOCK):
+                e = min(n, s + _STACKED_BLOCK)
+                np.matmul(Z[s:e], W, out=Y[: e - s])
+                _nb().stacked_sq(Y[: e - s], b, c, k, out[s:e])
         else:
+            Y = Z @ W
             Y -= b
             np.square(Y, out=Y)
             sq = Y.reshape(n, k, d).sum(axis=2)
