@@ -395,3 +395,32 @@ def test_runs_without_numba(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kernels, "_nb", lambda: pytest.fail("Numba kernels used"))
     without = estep_stats(X, None, params)
     assert without.allclose(with_numba, rtol=1e-11, atol=1e-9)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_worst_rows_one_pass_equals_argpartition(
+    monkeypatch: pytest.MonkeyPatch, weighted: bool
+) -> None:
+    """The Numba selection of the worst rows picks the same scores as np.argpartition."""
+    if not kernels.HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(3000, 3))
+    scores = rng.normal(size=3000) * 5.0
+    scores[[5, 17]] = -np.inf  # rows no component explains: selected, then left out
+    scores[40] = np.nan
+    scores[100:110] = scores[200]  # ties
+    w = rng.uniform(0.0, 2.0, size=3000) if weighted else None
+    if w is not None:
+        w[np.argsort(scores)[:4]] = 0.0  # the very worst rows weigh nothing
+    got = {}
+    for min_rows in (0, 1 << 40):
+        monkeypatch.setattr(kernels, "NUMBA_MIN_ROWS", min_rows)
+        for keep in (1, 6, 3000, 4000):
+            rows, s = kernels._worst(X, scores, w, keep)
+            got[min_rows, keep] = (np.sort(s), rows.shape[0])
+    for keep in (1, 6, 3000, 4000):
+        a, b = got[0, keep], got[1 << 40, keep]
+        np.testing.assert_array_equal(a[0], b[0])
+        assert a[1] == b[1] == a[0].shape[0]
+    assert np.all(np.isfinite(got[0, 6][0]))

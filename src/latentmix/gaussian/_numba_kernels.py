@@ -24,6 +24,7 @@ __all__ = [
     "full_stats_direct",
     "normalize_rows",
     "rowmax_subtract",
+    "smallest",
     "stacked_sq",
 ]
 
@@ -90,6 +91,41 @@ def diag_design(X: Any, shift: Any, Q: Any, spherical: bool) -> None:  # pragma:
         if spherical:
             Q[i, 0] = sq
         Q[i, m + d] = 1.0
+
+
+@_jit
+def smallest(s: Any, w: Any, idx: Any) -> int:  # pragma: no cover
+    """Indices of the ``len(idx)`` smallest entries of ``s`` into ``idx``; returns how many.
+
+    Entries with weight ``w <= 0`` (when ``w`` is not empty) and NaN count as +inf, as
+    they sort last in ``np.argpartition``. One pass, the kept values in a small array.
+    """
+    n = s.shape[0]
+    keep = idx.shape[0]
+    weighted = w.shape[0] > 0
+    vals = np.empty(keep, dtype=np.float64)
+    m = 0
+    slot = 0  # where the largest kept value sits, once the array is full
+    for i in range(n):
+        v = np.float64(s[i])
+        if (weighted and not (w[i] > 0.0)) or v != v:
+            v = np.inf
+        if m < keep:
+            idx[m] = i
+            vals[m] = v
+            m += 1
+            if m < keep:
+                continue
+        elif v < vals[slot]:
+            idx[slot] = i
+            vals[slot] = v
+        else:
+            continue
+        slot = 0
+        for j in range(1, keep):
+            if vals[j] > vals[slot]:
+                slot = j
+    return m
 
 
 @_jit
