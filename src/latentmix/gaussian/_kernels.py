@@ -284,6 +284,14 @@ def _log_norm(weighted_log_prob: NDArray[Any]) -> NDArray[Any]:
     return norm
 
 
+def _finish_log_norm(sums: NDArray[Any], top: NDArray[Any]) -> NDArray[Any]:
+    """In place: Σ_k exp(wlp − top) → log p(x) = top + log Σ (−inf where the sum is 0)."""
+    with np.errstate(divide="ignore"):
+        np.log(sums, out=sums)
+    sums += top
+    return sums
+
+
 def _responsibilities(
     weighted_log_prob: NDArray[Any], w: NDArray[np.float64] | None
 ) -> tuple[NDArray[Any], NDArray[Any]]:
@@ -295,7 +303,7 @@ def _responsibilities(
         norm = np.empty(wlp.shape[0], dtype=wlp.dtype)
         ww = np.empty(0, dtype=wlp.dtype) if w is None else w.astype(wlp.dtype)
         _nb().normalize_rows(wlp, top, ww, norm)
-        return wlp, norm
+        return wlp, _finish_log_norm(norm, top)
     log_resp, norm = log_resp_and_norm(wlp)
     rw = np.exp(log_resp, out=log_resp)
     if w is not None:
@@ -469,6 +477,7 @@ def estep_stats(
         ww = np.empty(0, dtype=dt) if w is None else w.astype(dt)
         sh, C = shift.astype(dt), centers.astype(dt)
         _nb().full_stats_direct(X, sh, wlp, top, ww, C, nk, s1, s2, norm)
+        norm = _finish_log_norm(norm, top)
     elif ct in ("diag", "spherical"):
         nk, s1, s2, norm = _diag_estep(X, w, shift, params)
     else:

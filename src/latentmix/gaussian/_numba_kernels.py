@@ -146,7 +146,10 @@ def rowmax_subtract(A: Any, top: Any) -> None:  # pragma: no cover
 
 @_jit_sum
 def normalize_rows(E: Any, top: Any, w: Any, norm: Any) -> None:  # pragma: no cover
-    """In place: E (exponentials) → weighted responsibilities; norm = log Σ_k + top.
+    """In place: E (exponentials) → weighted responsibilities; norm = Σ_k E (0 if not > 0).
+
+    The caller finishes log p(x) = top + log(norm) with NumPy, whose vector ``log`` is ten
+    times faster than a scalar one per row here.
 
     ``w`` holds the sample weights, or has length 0 for unit weights.
     """
@@ -157,10 +160,10 @@ def normalize_rows(E: Any, top: Any, w: Any, norm: Any) -> None:  # pragma: no c
         for j in range(k):
             s += E[i, j]
         if s > 0.0:
-            norm[i] = top[i] + np.log(s)
+            norm[i] = s
             scale = 1.0 / s
         else:
-            norm[i] = -np.inf
+            norm[i] = 0.0
             scale = 0.0
         if weighted:
             scale *= w[i]
@@ -239,7 +242,8 @@ def full_stats_direct(
 
     If ``norm`` is not empty, ``R`` holds exp(log π_k p_k(x) − top) and is turned into
     responsibilities on the fly (times ``w`` unless it is empty), with log p(x) written
-    to ``norm``; otherwise ``R`` holds the (weighted) responsibilities. ``shift`` and
+    to ``norm`` as the row sum, for the caller to finish as top + log(norm), as in
+    ``normalize_rows``; otherwise ``R`` holds the (weighted) responsibilities. ``shift`` and
     ``C`` come in X's dtype. Sums run feature-major over blocks of ``_BLOCK`` rows in X's
     dtype (short sums: float32 loses nothing that matters there) and are added up in
     float64 across blocks.
@@ -266,10 +270,10 @@ def full_stats_direct(
                 for k in range(kk):
                     t += R[start + i, k]
                 if t > 0.0:
-                    norm[start + i] = top[start + i] + np.log(t)
+                    norm[start + i] = t
                     sc = 1.0 / t
                 else:
-                    norm[start + i] = -np.inf
+                    norm[start + i] = zero
                     sc = zero
                 scale[i] = sc * w[start + i] if weighted else sc
         for k in range(kk):
