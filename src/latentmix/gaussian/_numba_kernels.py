@@ -107,7 +107,7 @@ def smallest(s: Any, w: Any, idx: Any) -> int:  # pragma: no cover
     m = 0
     slot = 0  # where the largest kept value sits, once the array is full
     for i in range(n):
-        v = np.float64(s[i])
+        v = float(s[i])
         if (weighted and not (w[i] > 0.0)) or v != v:
             v = np.inf
         if m < keep:
