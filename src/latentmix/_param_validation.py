@@ -9,7 +9,25 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ArrayLike", "Interval", "NoneOr", "Options", "validate_params"]
+__all__ = [
+    "ArrayLike",
+    "Interval",
+    "InvalidParameterError",
+    "NoneOr",
+    "Options",
+    "validate_params",
+]
+
+#: Seeds NumPy's RandomState accepts (``check_random_state`` makes one of an int).
+MAX_SEED = 2**32 - 1
+
+
+class InvalidParameterError(ValueError, TypeError):
+    """A parameter of an estimator has a wrong type or value.
+
+    Both a ValueError and a TypeError, like scikit-learn's error of the same name, so that
+    code catching either (as it would around a scikit-learn estimator) catches it.
+    """
 
 
 class Constraint:
@@ -66,7 +84,7 @@ class Options(Constraint):
         return isinstance(value, str) and value in self.values
 
     def describe(self) -> str:
-        return "a str among " + ", ".join(repr(v) for v in self.values)
+        return "a str among {" + ", ".join(repr(v) for v in self.values) + "}"
 
 
 class _ArrayLike(Constraint):
@@ -81,14 +99,12 @@ class _ArrayLike(Constraint):
 
 class _RandomState(Constraint):
     def is_satisfied_by(self, value: Any) -> bool:
-        return (
-            value is None
-            or (isinstance(value, numbers.Integral) and not isinstance(value, bool))
-            or isinstance(value, np.random.RandomState)
-        )
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return 0 <= int(value) <= MAX_SEED
+        return value is None or isinstance(value, np.random.RandomState)
 
     def describe(self) -> str:
-        return "None, an int or a numpy RandomState"
+        return "None, an int in the range [0, 2**32 - 1] or a numpy RandomState"
 
 
 class _Boolean(Constraint):
@@ -116,14 +132,20 @@ class NoneOr(Constraint):
 
 
 def validate_params(estimator: Any, constraints: Mapping[str, Sequence[Constraint]]) -> None:
-    """Raise a ValueError naming the first parameter that satisfies none of its constraints."""
+    """Check the declared constraints; name the first bad parameter, its value and what is allowed.
+
+    Raises
+    ------
+    InvalidParameterError
+        A ValueError (and TypeError) for the first parameter no constraint accepts.
+    """
     params = estimator.get_params(deep=False)
     for name, allowed in constraints.items():
         value = params[name]
         if any(c.is_satisfied_by(value) for c in allowed):
             continue
         options = " or ".join(c.describe() for c in allowed)
-        raise ValueError(
+        raise InvalidParameterError(
             f"The {name!r} parameter of {type(estimator).__name__} must be {options}. "
             f"Got {value!r} instead."
         )

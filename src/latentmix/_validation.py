@@ -29,15 +29,19 @@ def check_random_state(seed: Any) -> np.random.RandomState:
     return _check(seed)
 
 
-def check_finite(X: NDArray[np.floating[Any]], *, name: str = "X", allow_nan: bool = False) -> None:
-    """Raise a ValueError naming the count of NaN or infinite entries and what to do."""
+def check_finite(X: NDArray[np.floating[Any]], *, name: str = "X", allow_nan: bool = False) -> bool:
+    """Raise a ValueError naming the count of NaN or infinite entries and what to do.
+
+    Returns whether X holds NaN (only possible with ``allow_nan=True``), so that a caller
+    that treats NaN as missing need not look for it again.
+    """
     if X.size == 0:
-        return
+        return False
     # One reduction first: in the common case (all finite) the check costs a single pass.
     with np.errstate(invalid="ignore", over="ignore"):
         total = np.sum(X, dtype=np.float64)
     if np.isfinite(total):
-        return
+        return False
     n_inf = int(np.count_nonzero(np.isinf(X)))
     if n_inf:
         raise ValueError(
@@ -52,7 +56,8 @@ def check_finite(X: NDArray[np.floating[Any]], *, name: str = "X", allow_nan: bo
             "(latentmix.GaussianMixture fits data with missing values by EM, and its "
             "impute() fills them in)."
         )
-    # Otherwise only the float64 sum of finite values overflowed, which is fine.
+    # Here NaN is allowed, or else only the float64 sum of finite values overflowed.
+    return n_nan > 0
 
 
 # Squares of |x| above these overflow: float32's max is 3.4e38, float64's 1.8e308.

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -287,6 +290,90 @@ def test_bad_input_messages() -> None:
         kmeans_plusplus(X[:2], 3)
     with pytest.warns(RuntimeWarning, match="only one init"):
         KMeans(2, init=X[:2], n_init=3).fit(X)
+
+
+# Each bad value, and a phrase of what the message must say is allowed.
+INVALID_PARAMETERS = [
+    ("n_clusters", 0, r"an int in the range \[1, inf\)"),
+    ("n_clusters", 2.0, r"an int in the range \[1, inf\)"),
+    ("n_clusters", "3", r"an int in the range \[1, inf\)"),
+    ("n_clusters", True, r"an int in the range \[1, inf\)"),
+    ("init", "kmeans", r"a str among \{'k-means\+\+', 'random'\} or an array-like"),
+    ("init", None, r"a str among \{'k-means\+\+', 'random'\} or an array-like"),
+    ("n_init", 0, r"a str among \{'auto'\} or an int in the range \[1, inf\)"),
+    ("n_init", "one", r"a str among \{'auto'\} or an int in the range \[1, inf\)"),
+    ("max_iter", 0, r"an int in the range \[1, inf\)"),
+    ("max_iter", 10.5, r"an int in the range \[1, inf\)"),
+    ("tol", -1e-4, r"a float in the range \[0, inf\)"),
+    ("tol", float("nan"), r"a float in the range \[0, inf\)"),
+    ("tol", "small", r"a float in the range \[0, inf\)"),
+    ("verbose", -1, r"an int in the range \[0, inf\) or a bool"),
+    ("random_state", -1, r"None, an int in the range \[0, 2\*\*32 - 1\] or a numpy RandomState"),
+    ("random_state", 2**32, r"an int in the range \[0, 2\*\*32 - 1\]"),
+    ("random_state", np.random.default_rng(0), r"or a numpy RandomState"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), INVALID_PARAMETERS)
+def test_invalid_parameter_is_named_with_its_value_and_what_is_allowed(
+    name: str, value: object, allowed: str
+) -> None:
+    X = _dataset("uniform")
+    km = KMeans(2).set_params(**{name: value})
+    # Both a ValueError and a TypeError, as scikit-learn's InvalidParameterError was.
+    with pytest.raises(ValueError, match=rf"^The '{name}' parameter of KMeans must be ") as info:
+        km.fit(X)
+    assert isinstance(info.value, TypeError)
+    message = str(info.value)
+    assert re.search(allowed, message), message
+    assert message.endswith(f"Got {value!r} instead.")
+    assert not hasattr(km, "cluster_centers_")
+
+
+def test_parameters_are_checked_before_the_data_on_every_path(tmp_path: Path) -> None:
+    X = _dataset("uniform")
+    bad_X = X.copy()
+    bad_X[0, 0] = np.nan
+    # The parameter error comes first, whatever is wrong with X.
+    with pytest.raises(ValueError, match="'n_clusters' parameter of KMeans"):
+        KMeans(0).fit(bad_X)
+    # Out-of-core data (a .npy path) goes through the same check ...
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    with pytest.raises(ValueError, match="'tol' parameter of KMeans"):
+        KMeans(2, tol=-1.0).fit(str(path))
+    # ... and so does a mini-batch step, which leaves the estimator unfitted.
+    km = KMeans(2, random_state=-3)
+    with pytest.raises(ValueError, match="'random_state' parameter of KMeans"):
+        km.partial_fit(X)
+    assert not hasattr(km, "cluster_centers_") and not hasattr(km, "counts_")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"n_clusters": np.int64(3)},
+        {"init": "random", "n_init": 2},
+        {"init": [[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]]},
+        {"n_init": np.int32(2)},
+        {"max_iter": 1},
+        {"tol": 0},
+        {"tol": np.float32(1e-3)},
+        {"verbose": True},
+        {"verbose": np.int64(0)},
+        {"random_state": 2**32 - 1},
+        {"random_state": np.int64(5)},
+        {"random_state": np.random.RandomState(0)},
+    ],
+)
+def test_edge_of_the_allowed_values_fits(params: dict[str, object]) -> None:
+    # What scikit-learn's KMeans accepts for these parameters is accepted here too.
+    X = _dataset("uniform")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=1
+        km = KMeans(**{"n_clusters": 3, "random_state": 0, **params}).fit(X)  # type: ignore[arg-type]
+    assert km.cluster_centers_.shape == (3, 2)
+    SkKMeans(**{"n_clusters": 3, "random_state": 0, **params}).fit(X)  # type: ignore[arg-type]
 
 
 def _expected_failed_checks(estimator: KMeans) -> dict[str, str]:

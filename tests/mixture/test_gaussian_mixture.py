@@ -395,6 +395,8 @@ def test_wrong_feature_count_at_predict() -> None:
         ({"weights_init": [1.0]}, "shape"),
         ({"means_init": np.zeros((2, 5))}, "means_init should have the shape"),
         ({"precisions_init": -np.ones((2, 3, 3))}, "positive-definite"),
+        ({"random_state": -1}, r"'random_state'.*an int in the range \[0, 2\*\*32 - 1\]"),
+        ({"random_state": np.random.default_rng(0)}, r"'random_state'.*numpy RandomState"),
     ],
 )
 def test_invalid_parameters(params: dict[str, object], match: str) -> None:
@@ -411,3 +413,70 @@ def test_bad_sample_weight() -> None:
         GaussianMixture().fit(X, sample_weight=np.ones(3))
     with pytest.raises(ValueError, match="All sample weights are zero"):
         GaussianMixture().fit(X, sample_weight=np.zeros(X.shape[0]))
+
+
+def test_invalid_parameter_error_is_both_value_and_type_error() -> None:
+    # As scikit-learn's InvalidParameterError: code catching either keeps working.
+    message = r"^The 'n_components' parameter of GaussianMixture must be an int in the range"
+    with pytest.raises(TypeError, match=message + r" \[1, inf\)\. Got '2' instead\.$") as info:
+        GaussianMixture("2").fit(blobs(0))  # type: ignore[arg-type]
+    assert isinstance(info.value, ValueError)
+
+
+def test_input_check_reports_nan_exactly() -> None:
+    # The one pass that looks for NaN is a float64 sum: finite values whose sum overflows
+    # (to inf, or to nan as inf - inf) must not be taken for missing entries.
+    from latentmix._validation import check_finite
+
+    huge = np.array([[1e308, 1e308], [-1e308, -1e308]])
+    assert check_finite(huge, allow_nan=True) is False
+    assert check_finite(huge[:1], allow_nan=True) is False
+    assert check_finite(blobs(0), allow_nan=True) is False
+    with_nan = blobs(0)
+    with_nan[7, 1] = np.nan
+    assert check_finite(with_nan, allow_nan=True) is True
+    assert check_finite(with_nan.astype(np.float32), allow_nan=True) is True
+    with pytest.raises(ValueError, match="NaN"):
+        check_finite(with_nan)
+
+
+def test_missing_value_checks_count_only_rows_that_are_points() -> None:
+    # An entirely missing row and a row of weight zero are no points: neither is a
+    # distinct row nor observes a column. A missing entry differs from any value.
+    X = np.array([[0.0, 1.0], [0.0, 1.0], [2.0, np.nan], [np.nan, np.nan], [4.0, np.nan]])
+    with pytest.raises(ValueError, match=r"only 3 distinct rows.*n_components <= 3"):
+        GaussianMixture(4).fit(X)
+    with pytest.raises(ValueError, match=r"only 2 distinct rows.*n_components <= 2"):
+        GaussianMixture(4).fit(X, sample_weight=[1.0, 1.0, 1.0, 1.0, 0.0])
+    with pytest.raises(ValueError, match=r"1 column\(s\) with no observed value \(columns \[1\]\)"):
+        GaussianMixture(2).fit(X, sample_weight=[0.0, 0.0, 1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="Every row of X is entirely missing"):
+        GaussianMixture(1).fit(X, sample_weight=[0.0, 0.0, 0.0, 1.0, 0.0])
+    complete = np.array([[0.0, 1.0], [0.0, 1.0], [2.0, 3.0]])
+    with pytest.raises(ValueError, match=r"only 1 distinct rows"):
+        GaussianMixture(2).fit(complete, sample_weight=[1.0, 1.0, 0.0])
+
+
+def test_post_fit_methods_follow_the_nan_found_by_the_input_check() -> None:
+    X = blobs(0)
+    n = X.shape[0]
+    gm = GaussianMixture(3, random_state=0).fit(X)
+    partial_row = np.array([np.nan, X[0, 1], X[0, 2]])
+    with_nan = np.vstack([X, partial_row, np.full(3, np.nan)])
+    lp = gm.score_samples(with_nan)
+    # Complete rows score as without the NaN rows; the partial row by its marginal density.
+    np.testing.assert_allclose(lp[:n], gm.score_samples(X), rtol=1e-12)
+    marginal = sum(
+        w * sps.multivariate_normal(m[1:], c[1:, 1:]).pdf(partial_row[1:])
+        for w, m, c in zip(gm.weights_, gm.means_, gm.covariances_)
+    )
+    assert lp[n] == pytest.approx(np.log(marginal), rel=1e-10)
+    assert lp[n + 1] == 0.0
+    resp = gm.predict_proba(with_nan)
+    np.testing.assert_allclose(resp[:n], gm.predict_proba(X), rtol=1e-10, atol=1e-300)
+    np.testing.assert_allclose(resp[n + 1], gm.weights_, rtol=1e-12)
+    np.testing.assert_array_equal(gm.predict(with_nan)[:n], gm.predict(X))
+    # BIC counts the partial row but not the entirely missing one.
+    n_params = (gm.bic(X) + 2.0 * lp[:n].sum()) / np.log(n)
+    expected = -2.0 * lp.sum() + n_params * np.log(n + 1)
+    assert gm.bic(with_nan) == pytest.approx(expected, rel=1e-12)

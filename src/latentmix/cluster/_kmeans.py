@@ -26,11 +26,18 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     ClusterMixin,
     TransformerMixin,
-    _fit_context,
 )
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from latentmix._exceptions import ConvergenceWarning
+from latentmix._param_validation import ArrayLike as ArrayLikeC
+from latentmix._param_validation import (
+    Boolean,
+    Constraint,
+    Interval,
+    Options,
+    RandomStateLike,
+    validate_params,
+)
 from latentmix._validation import (
     check_finite,
     check_n_rows,
@@ -459,14 +466,14 @@ default="k-means++"
     True
     """
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "n_clusters": [Interval(numbers.Integral, 1, None, closed="left")],
-        "init": [StrOptions({"k-means++", "random"}), "array-like"],
-        "n_init": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
-        "tol": [Interval(numbers.Real, 0, None, closed="left")],
-        "verbose": ["verbose"],
-        "random_state": ["random_state"],
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "n_clusters": [Interval(int, 1, None)],
+        "init": [Options(("k-means++", "random")), ArrayLikeC],
+        "n_init": [Options(("auto",)), Interval(int, 1, None)],
+        "max_iter": [Interval(int, 1, None)],
+        "tol": [Interval(float, 0.0, None)],
+        "verbose": [Interval(int, 0, None), Boolean],
+        "random_state": [RandomStateLike],
     }
 
     def __init__(
@@ -540,7 +547,6 @@ default="k-means++"
         seeds = rs.choice(X.shape[0], size=self.n_clusters, replace=False, p=wv / wv.sum())
         return np.asarray(X[seeds], dtype=np.float64)
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None) -> KMeans:
         """Compute the k-means clustering.
 
@@ -559,6 +565,7 @@ default="k-means++"
         self : KMeans
             The fitted estimator.
         """
+        validate_params(self, self._parameter_constraints)
         if is_out_of_core(X):
             # Dask collections, .npy/Parquet paths and chunk factories: exact Lloyd passes.
             from latentmix.em._fit_source import as_source, fit_kmeans_on
@@ -720,6 +727,7 @@ default="k-means++"
         """
         from latentmix.em._online import partial_fit_kmeans
 
+        validate_params(self, self._parameter_constraints)
         return partial_fit_kmeans(self, X, sample_weight)  # type: ignore[no-any-return]
 
     def fit_predict(

@@ -42,7 +42,6 @@ from latentmix.gaussian._kernels import estep_stats, predict_rows, score_rows
 from latentmix.gaussian._missing import (
     check_missing,
     estep_stats_missing,
-    has_missing,
     impute_rows,
     sample_conditional_rows,
     score_rows_missing,
@@ -586,9 +585,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             from latentmix.em._fit_source import as_source, fit_gaussian_mixture_on
 
             return fit_gaussian_mixture_on(self, as_source(X, sample_weight))  # type: ignore[no-any-return]
-        Xv = self._check_X(X, reset=True)
-        missing = has_missing(Xv)
-        check_missing(Xv)
+        Xv, missing = self._check_X(X, reset=True)
+        if missing:
+            check_missing(Xv)
         observed = ~np.isnan(Xv).all(axis=1) if missing else None
         check_n_rows(Xv if observed is None else Xv[observed], self.n_components)
         w = check_sample_weight(sample_weight, Xv.shape[0])
@@ -598,7 +597,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self._check_model(Xv.shape[1])
         self._check_initial_parameters(Xv.shape[1])
         self._check_fixed()
-        self._check_distinct_rows(Xv, w)
+        self._check_distinct_rows(Xv, w, observed)
         prior = None
         if self.prior is not None:
             prior = make_prior(self.prior, Xv, w, self.n_components, self._kernel_type)
@@ -655,8 +654,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         tags.input_tags.allow_nan = True  # missing values are fitted by EM
         return tags
 
-    def _check_X(self, X: ArrayLike, *, reset: bool) -> NDArray[np.floating[Any]]:
-        """2-D, float32/float64, no infinity; NaN marks a missing entry."""
+    def _check_X(self, X: ArrayLike, *, reset: bool) -> tuple[NDArray[np.floating[Any]], bool]:
+        """2-D, float32/float64, no infinity; NaN marks a missing entry.
+
+        Returns the validated X and whether it holds NaN: found by the finiteness check's
+        single pass, and passed down so that no later step scans X for it again.
+        """
         if not reset:
             check_is_fitted(self)
         Xv = validate_data(
@@ -668,8 +671,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             ensure_all_finite=False,
             ensure_min_samples=1,
         )
-        check_finite(Xv, allow_nan=True)
-        return check_magnitude(np.asarray(Xv))
+        missing = check_finite(Xv, allow_nan=True)
+        return check_magnitude(np.asarray(Xv)), missing
 
     def _check_fixed(self) -> None:
         if self.fixed is None:
@@ -758,16 +761,24 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         """Fit, then label each row with its most responsible component (a final E-step)."""
         return self.fit(X, y, sample_weight=sample_weight).predict(X)
 
-    def _check_distinct_rows(self, X: NDArray[Any], w: NDArray[np.float64] | None) -> None:
+    def _check_distinct_rows(
+        self,
+        X: NDArray[Any],
+        w: NDArray[np.float64] | None,
+        observed: NDArray[np.bool_] | None,
+    ) -> None:
+        """Raise unless X has n_components distinct rows of positive weight.
+
+        ``observed`` marks the rows with an observed entry; it is None when X has no NaN.
+        """
         if self.n_components == 1:
             return
         # Distinct rows have distinct projections on a random direction (almost surely),
         # and equal rows equal ones: a sort of n numbers instead of n rows.
         direction = np.random.default_rng(0).standard_normal(X.shape[1])
-        if has_missing(X):
-            rows = X if w is None else X[w > 0]
+        if observed is not None:
             # Entirely missing rows are no points; a missing entry differs from any value.
-            rows = rows[~np.isnan(rows).all(axis=1)]
+            rows = X[observed if w is None else observed & (w > 0)]
             rows = np.where(np.isnan(rows), np.nanmax(np.abs(rows), axis=0) * 3 + 1, rows)
             proj = rows.astype(np.float64) @ direction
         else:
@@ -854,9 +865,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
 
     # -- prediction ----------------------------------------------------------------------------
     def _estimate_log_resp(
-        self, X: NDArray[Any], want_resp: bool
+        self, X: NDArray[Any], want_resp: bool, *, missing: bool
     ) -> tuple[NDArray[Any] | None, NDArray[Any]]:
-        if has_missing(X):
+        if missing:
             log_resp, norm = score_rows_missing(X, self._params())
             return (log_resp.astype(X.dtype) if want_resp else None), norm.astype(X.dtype)
         return score_rows(X, self._params(), want_resp=want_resp)
@@ -876,8 +887,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             from latentmix.em._fit_source import dask_score_samples
 
             return dask_score_samples(self, X)  # type: ignore[no-any-return]
-        Xv = self._check_X(X, reset=False)
-        return self._estimate_log_resp(Xv, want_resp=False)[1]
+        Xv, missing = self._check_X(X, reset=False)
+        return self._estimate_log_resp(Xv, want_resp=False, missing=missing)[1]
 
     def score(self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None) -> float:
         """Average log-likelihood per row (weighted by ``sample_weight`` when given)."""
@@ -900,8 +911,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             from latentmix.em._fit_source import dask_predict_proba
 
             return dask_predict_proba(self, X)  # type: ignore[no-any-return]
-        Xv = self._check_X(X, reset=False)
-        log_resp = self._estimate_log_resp(Xv, want_resp=True)[0]
+        Xv, missing = self._check_X(X, reset=False)
+        log_resp = self._estimate_log_resp(Xv, want_resp=True, missing=missing)[0]
         assert log_resp is not None
         return np.exp(log_resp, out=log_resp)
 
@@ -911,9 +922,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             from latentmix.em._fit_source import dask_predict
 
             return dask_predict(self, X)  # type: ignore[no-any-return]
-        Xv = self._check_X(X, reset=False)
-        if has_missing(Xv):
-            log_resp = self._estimate_log_resp(Xv, want_resp=True)[0]
+        Xv, missing = self._check_X(X, reset=False)
+        if missing:
+            log_resp = self._estimate_log_resp(Xv, want_resp=True, missing=True)[0]
             assert log_resp is not None
             return np.asarray(log_resp.argmax(axis=1), dtype=np.intp)
         labels = predict_rows(Xv, self._params())
@@ -963,11 +974,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         return total
 
     def _total_loglik(self, X: ArrayLike, sample_weight: ArrayLike | None) -> tuple[float, float]:
-        Xv = self._check_X(X, reset=False)
-        lp = self._estimate_log_resp(Xv, want_resp=False)[1].astype(np.float64)
+        Xv, missing = self._check_X(X, reset=False)
+        lp = self._estimate_log_resp(Xv, want_resp=False, missing=missing)[1].astype(np.float64)
         w = check_sample_weight(sample_weight, lp.shape[0])
         # Rows with no observed entry carry no information: they do not count in n.
-        seen = ~np.isnan(Xv).all(axis=1) if has_missing(Xv) else np.ones(lp.shape[0], bool)
+        seen = ~np.isnan(Xv).all(axis=1) if missing else np.ones(lp.shape[0], bool)
         total, _ = weighted_total(lp, w)
         return total, float(seen.sum() if w is None else w[seen].sum())
 
@@ -1015,8 +1026,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         >>> bool(gm.icl(X) >= gm.bic(X))
         True
         """
-        Xv = self._check_X(X, reset=False)
-        log_resp = self._estimate_log_resp(Xv, want_resp=True)[0]
+        Xv, missing = self._check_X(X, reset=False)
+        log_resp = self._estimate_log_resp(Xv, want_resp=True, missing=missing)[0]
         assert log_resp is not None
         log_resp = log_resp.astype(np.float64)
         resp = np.exp(log_resp)
@@ -1063,7 +1074,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         >>> bool(1.5 < filled[0, 1] < 2.0)
         True
         """
-        Xv = self._check_X(X, reset=False)
+        Xv, _ = self._check_X(X, reset=False)
         return impute_rows(Xv, self._params())
 
     def sample_conditional(
@@ -1101,7 +1112,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         >>> draws.shape, bool(np.all(draws[:, 0, 0] == 0.5))
         ((3, 1, 2), True)
         """
-        Xv = self._check_X(X, reset=False)
+        Xv, _ = self._check_X(X, reset=False)
         if (
             not isinstance(n_samples, int | np.integer)
             or isinstance(n_samples, bool)
