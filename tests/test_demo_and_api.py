@@ -38,3 +38,13 @@ def test_demo_recovers_the_iris_species() -> None:
     assert isinstance(bic, dict) and len(bic) == 16
     assert all(abs(v) < 1e6 for v in bic.values())
     assert float(result["ari"]) > 0.5  # type: ignore[arg-type]
+
+
+def test_invalid_parameters_raise_the_public_error() -> None:
+    """Callers can catch bad estimator parameters by a public name (and as ValueError)."""
+    import pytest
+
+    with pytest.raises(latentmix.InvalidParameterError, match="n_clusters"):
+        latentmix.KMeans(n_clusters=0).fit([[0.0], [1.0]])
+    with pytest.raises(ValueError, match="n_components"):
+        latentmix.GaussianMixture(n_components=0).fit([[0.0], [1.0]])

@@ -6,6 +6,7 @@ Public names are re-exported here explicitly; implementation modules are private
 from latentmix._exceptions import (
     CollapseWarning,
     ConvergenceWarning,
+    InvalidParameterError,
     ModelFileError,
     NotFittedError,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "CollapseWarning",
     "ConvergenceWarning",
     "GaussianMixture",
+    "InvalidParameterError",
     "KMeans",
     "MixtureSelection",
     "ModelFileError",

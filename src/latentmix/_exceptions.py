@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
-__all__ = ["CollapseWarning", "ConvergenceWarning", "ModelFileError", "NotFittedError"]
+__all__ = [
+    "CollapseWarning",
+    "ConvergenceWarning",
+    "InvalidParameterError",
+    "ModelFileError",
+    "NotFittedError",
+]
+
+
+class InvalidParameterError(ValueError, TypeError):
+    """A parameter of an estimator has a wrong type or value.
+
+    Both a ValueError and a TypeError, like scikit-learn's error of the same name, so that
+    code catching either (as it would around a scikit-learn estimator) catches it.
+    """
 
 
 class ModelFileError(ValueError):

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from latentmix._exceptions import InvalidParameterError
+
 __all__ = [
     "ArrayLike",
     "Interval",
@@ -20,14 +22,6 @@ __all__ = [
 
 #: Seeds NumPy's RandomState accepts (``check_random_state`` makes one of an int).
 MAX_SEED = 2**32 - 1
-
-
-class InvalidParameterError(ValueError, TypeError):
-    """A parameter of an estimator has a wrong type or value.
-
-    Both a ValueError and a TypeError, like scikit-learn's error of the same name, so that
-    code catching either (as it would around a scikit-learn estimator) catches it.
-    """
 
 
 class Constraint:
