@@ -1,15 +1,14 @@
 """Chunk kernels for Lloyd's algorithm: nearest center, per-cluster sums, farthest rows.
 
 Two implementations of one contract. With Numba, a serial kernel (the EM engine spreads
-chunks over the cores) runs over blocks of 64 rows. For float64 rows the block's products
-``-2 x·c`` come from one BLAS ``gemm`` on the rows as they are (Numba's ``np.dot``; the
-shift is folded into the per-center constant, see below); the argmin, the exact squared
-distance to the winning center and the accumulation follow while the block is still in
-cache. float32 rows use a vectorised loop for the products instead (BLAS would need
-float32 centers and would decide the argmin in float32). Without Numba the same
-quantities come from NumPy and a sparse one-hot product per chunk. All work on rows
-shifted by ``shift`` (the mean of the training data) so that ``‖x‖² − 2x·c + ‖c‖²`` does
-not lose digits far from the origin.
+chunks over the cores) runs over blocks of 64 rows: the block's products ``-2 x·c`` come
+from one BLAS ``gemm`` on the rows as they are (Numba's ``np.dot``; the shift is folded
+into the per-center constant, see below); the argmin, the exact squared distance to the
+winning center and the accumulation follow while the block is still in cache. float32
+rows are converted to float64 per chunk, so both dtypes decide the nearest center alike.
+Without Numba the same quantities come from NumPy and a sparse one-hot product per chunk.
+All work on rows shifted by ``shift`` (the mean of the training data) so that
+``‖x‖² − 2x·c + ‖c‖²`` does not lose digits far from the origin.
 
 The fold: with centers ``c`` in shifted coordinates, ``‖c‖² − 2(x − s)·c = −2x·c +
 (‖c‖² + 2s·c)``. Both sides round ``x`` at the same scale (``x − s`` rounds at ``ε|s|``,
@@ -51,66 +50,10 @@ _BLOCK = 64  # rows per block: the block and its distances stay in L1 cache
 if HAVE_NUMBA:
 
     @njit(cache=True, nogil=True, fastmath=True)
-    def _lloyd_numba(
-        X, w, has_w, shift, centers, neg2_ct, cc, n_top, want_labels, labels, min_dist
-    ):  # type: ignore[no-untyped-def]
-        # Serial and GIL-free: the EM engine runs chunks on all cores; a parallel kernel
-        # inside would only add a thread barrier per chunk.
-        n, d = X.shape
-        k = centers.shape[0]
-        sums = np.zeros((k, d))
-        weights = np.zeros(k)
-        inertia = 0.0
-        top_d = np.full(max(n_top, 1), -1.0)
-        top_i = np.full(max(n_top, 1), -1, dtype=np.intp)
-        top_l = np.full(max(n_top, 1), -1, dtype=np.intp)
-        xs = np.empty((_BLOCK, d))
-        g = np.empty((_BLOCK, k))
-        lowest = 0  # slot of the smallest kept distance
-        for s in range(0, n, _BLOCK):
-            m = min(n, s + _BLOCK) - s
-            # g = ‖c‖² − 2 (x − shift)·c; the inner loop over centers vectorises
-            for i in range(m):
-                for j in range(k):
-                    g[i, j] = cc[j]
-                for f in range(d):
-                    x = X[s + i, f] - shift[f]
-                    xs[i, f] = x
-                    for j in range(k):
-                        g[i, j] += x * neg2_ct[f, j]
-            for i in range(m):
-                best = 0
-                bv = g[i, 0]
-                for j in range(1, k):
-                    if g[i, j] < bv:
-                        bv = g[i, j]
-                        best = j
-                dist = 0.0  # exact squared distance to the winner
-                for f in range(d):
-                    diff = xs[i, f] - centers[best, f]
-                    dist += diff * diff
-                wi = w[s + i] if has_w else 1.0
-                weights[best] += wi
-                for f in range(d):
-                    sums[best, f] += wi * xs[i, f]
-                inertia += wi * dist
-                if want_labels:
-                    labels[s + i] = best
-                    min_dist[s + i] = dist
-                if n_top > 0 and dist > top_d[lowest]:
-                    top_d[lowest] = dist
-                    top_i[lowest] = s + i
-                    top_l[lowest] = best
-                    for j in range(n_top):
-                        if top_d[j] < top_d[lowest]:
-                            lowest = j
-        return sums, weights, inertia, top_d, top_i, top_l
-
-    @njit(cache=True, nogil=True, fastmath=True)
     def _lloyd_blas(
         X, w, has_w, shift, centers, neg2_ct, cc_shift, n_top, want_labels, labels, min_dist
     ):  # type: ignore[no-untyped-def]
-        # float64 only; ``cc_shift`` is ‖c‖² + 2 s·c (the fold in the module docstring).
+        # ``cc_shift`` is ‖c‖² + 2 s·c (the fold in the module docstring).
         n, d = X.shape
         k = centers.shape[0]
         sums = np.zeros((k, d))
@@ -199,17 +142,14 @@ def assign_chunk(
     """
     n = X.shape[0]
     if use_numba and HAVE_NUMBA:
-        Xc = np.ascontiguousarray(X)
+        # float32 rows are computed in float64 (a chunk-sized copy), as float64 ones are.
+        Xc = np.ascontiguousarray(X, dtype=np.float64)
         labels = np.empty(n if want_labels else 0, dtype=np.intp)
         min_dist = np.empty(n if want_labels else 0)
         wv = np.empty(0) if w is None else np.ascontiguousarray(w, dtype=np.float64)
         centers = np.ascontiguousarray(centers, dtype=np.float64)
-        cc = np.einsum("ij,ij->i", centers, centers)
-        if Xc.dtype == np.float64:
-            kernel, cc = _lloyd_blas, cc + 2.0 * (centers @ shift)
-        else:
-            kernel = _lloyd_numba
-        sums, weights, inertia, top_d, top_i, top_l = kernel(
+        cc = np.einsum("ij,ij->i", centers, centers) + 2.0 * (centers @ shift)
+        sums, weights, inertia, top_d, top_i, top_l = _lloyd_blas(
             Xc,
             wv,
             w is not None,
