@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any, ClassVar
 
@@ -32,7 +33,6 @@ from latentmix.em._dask import is_dask_collection
 from latentmix.em._data import ArrayData, DataSource, chunk_rows
 from latentmix.em._fit_source import is_out_of_core
 from latentmix.em._loop import EMFamily, EMResult, FitInterrupted, run_em
-from latentmix.gaussian._kernels import chunk_width as _chunk_width
 from latentmix.gaussian._params import COVARIANCE_TYPES, precisions_from_cholesky
 from latentmix.gaussian._sample import check_n_samples, sample_gaussian_mixture
 from latentmix.gaussian._stats import GaussianStats
@@ -42,6 +42,7 @@ from latentmix.mixture._vb_steps import (
     VBParams,
     VBPriors,
     VBStats,
+    estep_width,
     lower_bound,
     moments_from_stats,
     resp_stats,
@@ -112,9 +113,7 @@ class _VBFamily(EMFamily[VBParams, VBStats]):
         self.reg_covar = float(est.reg_covar)
         self.n_features = n_features
         self.initial_resp = initial_resp
-        self.chunk_width = _chunk_width(self.n_components, n_features, self.covariance_type) + (
-            2 * self.n_components
-        )
+        self.chunk_width = estep_width(self.n_components, n_features, self.covariance_type)
         self._last: tuple[VBStats, VBParams] | None = None
 
     def update(self, moments: Moments) -> VBParams:
@@ -132,7 +131,6 @@ class _VBFamily(EMFamily[VBParams, VBStats]):
         X, w = data.X, data.sample_weight
         n, k = X.shape[0], self.n_components
         method = self.est.init_params
-        weight_resp = True
         if self.initial_resp is not None:
             given = self.initial_resp
 
@@ -146,16 +144,7 @@ class _VBFamily(EMFamily[VBParams, VBStats]):
                 _, idx = kmeans_plusplus(X, k, random_state=random_state, sample_weight=w)
             else:
                 idx = random_state.choice(n, size=k, replace=False)
-            seeds = np.asarray(idx)
-            # A seed row counts once, whatever its weight (a duplicate would be picked once).
-            weight_resp = False
-
-            def resp_fn(start: int, stop: int) -> NDArray[Any]:
-                r = np.zeros((stop - start, k))
-                inside = (seeds >= start) & (seeds < stop)
-                r[seeds[inside] - start, np.flatnonzero(inside)] = 1.0
-                return r
-
+            return self.update(moments_from_stats(self._seed_stats(data, np.asarray(idx))))
         elif method == "kmeans":
             from latentmix.cluster import KMeans
 
@@ -177,10 +166,30 @@ class _VBFamily(EMFamily[VBParams, VBStats]):
                 r = rng.uniform(size=(stop - start, k))
                 return np.asarray(r / r.sum(axis=1)[:, None])
 
-        stats = self._resp_pass(data, resp_fn, weight_resp)
+        stats = self._resp_pass(data, resp_fn)
         return self.update(moments_from_stats(stats))
 
-    def _resp_pass(self, data: ArrayData, resp_fn: Any, weight_resp: bool) -> GaussianStats:
+    def _seed_stats(self, data: ArrayData, seeds: NDArray[np.intp]) -> GaussianStats:
+        """Statistics of one-hot responsibilities on the seed rows (seed j → component j).
+
+        Every other row has zero responsibility and adds nothing, so only the K seed rows
+        are read; a seed row counts once, whatever its weight (a duplicate would be picked
+        once). The weight and row count are those of all the rows, as a full pass gives.
+        """
+        k = self.n_components
+        X, w = data.X, data.sample_weight
+        stats = resp_stats(
+            X[seeds],
+            np.eye(k),
+            None if w is None else w[seeds],
+            self.data_mean,
+            np.zeros((k, X.shape[1])),
+            self.covariance_type,
+            weight_resp=False,
+        )
+        return dataclasses.replace(stats, weight=data.total_weight(), n_rows=int(X.shape[0]))
+
+    def _resp_pass(self, data: ArrayData, resp_fn: Any) -> GaussianStats:
         """Statistics for given responsibilities, about the data mean (one pass over rows).
 
         The responsibilities are generated once per chunk, in row order, so a random draw
@@ -197,13 +206,7 @@ class _VBFamily(EMFamily[VBParams, VBStats]):
             stop = min(start + step, n)
             wc = None if w is None else w[start:stop]
             part = resp_stats(
-                X[start:stop],
-                resp_fn(start, stop),
-                wc,
-                shift,
-                zeros,
-                self.covariance_type,
-                weight_resp=weight_resp,
+                X[start:stop], resp_fn(start, stop), wc, shift, zeros, self.covariance_type
             )
             total = part if total is None else total + part
         assert total is not None
