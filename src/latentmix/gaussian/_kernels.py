@@ -399,53 +399,97 @@ def _worst(
     return X[idx[finite]].astype(np.float64), s[finite]
 
 
-def _diag_estep(
-    X: NDArray[Any], w: NDArray[np.float64] | None, shift: NDArray[np.float64], params: Any
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[Any]]:
-    """nk, s1, s2 and log p(x) of a chunk for diag or spherical covariances.
+def design_weights(
+    means: NDArray[np.float64],
+    shift: NDArray[np.float64],
+    prec_chol: NDArray[np.float64],
+    covariance_type: str,
+    log_weights: NDArray[np.float64] | None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+    """W (m + D + 1, K) with ``design(X) @ W`` = log N(x | k) + log_weights, diag/spherical.
 
-    One design matrix ``Q = [z² | z | 1]`` (spherical: ``[‖z‖² | z | 1]``, so both products
-    are about half as wide) serves both products: ``Q @ W`` gives every log π_k p_k(x)
-    (the last row of W carries the constants), and ``rᵀ Q`` gives Σ r z², Σ r z and nk at
-    once. For spherical only Σ_d Σ r z_d² is formed, which is all the spherical M-steps
-    read (they average over features); see ``GaussianStats``.
+    −½ Σ_d p_kd (z_d − c_kd)² = −½ p_k · z² + (p_k ⊙ c_k) · z − ½ p_k · c_k², and the last
+    row of W carries every constant. A constant that is not finite (−inf: a component of
+    weight zero) must be added, not multiplied: the last row then holds 0 and the
+    constants come back as the second value, to add to the product (else None).
     """
-    dt = X.dtype
-    n, d = X.shape
-    k = params.n_components
-    spherical = params.covariance_type == "spherical"
+    k, d = means.shape
+    spherical = covariance_type == "spherical"
     m = 1 if spherical else d
-    centers = params.means - shift
-    prec = params.precisions_cholesky**2  # (K,) spherical, (K, D) diag
+    centers = means - shift
+    prec = prec_chol**2  # (K,) spherical, (K, D) diag
     pk = np.repeat(prec[:, None], d, axis=1) if spherical else prec
-    const = _const(params.precisions_cholesky, params.covariance_type, d, k, _log_weights(params))
+    const = _const(prec_chol, covariance_type, d, k, log_weights)
     const = const - 0.5 * (centers**2 * pk).sum(axis=1)
     W = np.empty((m + d + 1, k))
     W[:m] = -0.5 * (prec[None, :] if spherical else prec.T)
     W[m : m + d] = (centers * pk).T
     finite = bool(np.all(np.isfinite(const)))
-    W[m + d] = const if finite else 0.0  # −inf (a zero weight) is added below, not multiplied
+    W[m + d] = const if finite else 0.0
+    return W, (None if finite else const)
+
+
+def design(X: NDArray[Any], shift: NDArray[np.float64], spherical: bool) -> NDArray[Any]:
+    """The design rows ``[z² | z | 1]`` (spherical ``[‖z‖² | z | 1]``), z = x − shift, X's dtype.
+
+    One matrix serves both products of a diag/spherical E-step: ``Q @ W`` (see
+    :func:`design_weights`) for the log-densities and ``rᵀ Q`` (see :func:`design_stats`)
+    for the statistics; spherical rows are about half as wide as diag's.
+    """
+    dt = X.dtype
+    n, d = X.shape
+    m = 1 if spherical else d
     Q = np.empty((n, m + d + 1), dtype=dt)
     if _numba(n):
         _nb().diag_design(X, shift.astype(dt), Q, spherical)
+        return Q
+    Z = X - shift.astype(dt)
+    Q[:, m : m + d] = Z
+    if spherical:
+        np.einsum("ij,ij->i", Z, Z, out=Q[:, 0])
     else:
-        Z = X - shift.astype(dt)
-        Q[:, m : m + d] = Z
-        if spherical:
-            np.einsum("ij,ij->i", Z, Z, out=Q[:, 0])
-        else:
-            np.square(Z, out=Q[:, :d])
-        Q[:, m + d] = 1.0
-    wlp = Q @ W.astype(dt)
-    if not finite:
-        wlp += const.astype(dt)
-    rw, norm = _responsibilities(wlp, w)
+        np.square(Z, out=Q[:, :d])
+    Q[:, m + d] = 1.0
+    return Q
+
+
+def design_stats(
+    Q: NDArray[Any], rw: NDArray[Any], spherical: bool
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """nk, s1, s2 from ``rwᵀ Q``: Σ r z², Σ r z and nk of a chunk in one product.
+
+    For spherical only Σ_d Σ r z_d² is formed, which is all the spherical M-steps read
+    (they average over features); it goes in the first column of s2 and ``GaussianStats``
+    spreads it evenly.
+    """
+    m = 1 if spherical else Q.shape[1] // 2
+    d = Q.shape[1] - m - 1
     both = (rw.T @ Q).astype(np.float64, copy=False)
     # float32 sums of many rows lose digits; the weights are summed in float64 then.
-    nk = both[:, m + d].copy() if dt == np.float64 else rw.sum(axis=0, dtype=np.float64)
+    nk = both[:, m + d].copy() if Q.dtype == np.float64 else rw.sum(axis=0, dtype=np.float64)
     s1 = both[:, m : m + d].copy()
-    # Spherical: the row totals in the first column; GaussianStats spreads them evenly.
     s2 = np.pad(both[:, :1], ((0, 0), (0, d - 1))) if spherical else both[:, :d].copy()
+    return nk, s1, s2
+
+
+def _diag_estep(
+    X: NDArray[Any], w: NDArray[np.float64] | None, shift: NDArray[np.float64], params: Any
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[Any]]:
+    """nk, s1, s2 and log p(x) of a chunk for diag or spherical covariances."""
+    spherical = params.covariance_type == "spherical"
+    W, rest = design_weights(
+        params.means,
+        shift,
+        params.precisions_cholesky,
+        params.covariance_type,
+        _log_weights(params),
+    )
+    Q = design(X, shift, spherical)
+    wlp = Q @ W.astype(X.dtype)
+    if rest is not None:
+        wlp += rest.astype(X.dtype)
+    rw, norm = _responsibilities(wlp, w)
+    nk, s1, s2 = design_stats(Q, rw, spherical)
     return nk, s1, s2, norm
 
 

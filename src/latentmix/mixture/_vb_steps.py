@@ -33,14 +33,14 @@ from scipy.special import betaln, digamma, gammaln
 
 from latentmix._validation import weighted_total
 from latentmix.gaussian._kernels import (
-    _const,
     _log_prob,
-    _nb,
-    _numba,
     _responsibilities,
     _subtract_rowmax,
     accumulate,
     chunk_width,
+    design,
+    design_stats,
+    design_weights,
 )
 from latentmix.gaussian._kernels import score_rows as gaussian_score_rows
 from latentmix.gaussian._params import (
@@ -341,44 +341,16 @@ def log_prob_offsets(params: VBParams, n_features: int) -> Array:
 
 
 def _design_weights(params: VBParams) -> Array:
-    """W (m + D + 1, K) with Q @ W = E_q[log π_k p(x | k)] for the kernels' design rows Q.
-
-    Q = [z² | z | 1] for diag and [‖z‖² | z | 1] for spherical (m = D or 1), z = x − shift:
-    −½ Σ_d p_kd (z_d − c_kd)² = −½ p_k · z² + (p_k ⊙ c_k) · z − ½ p_k · c_k², and the last
-    row carries every constant (the offsets c_k are finite: digammas of positive numbers).
-    """
-    ct = params.covariance_type
-    k, d = params.means.shape
-    spherical = ct == "spherical"
-    m = 1 if spherical else d
-    centers = params.means - params.shift()
-    prec = params.precisions_cholesky**2  # (K,) spherical, (K, D) diag
-    pk = np.repeat(prec[:, None], d, axis=1) if spherical else prec
-    W = np.empty((m + d + 1, k))
-    W[:m] = -0.5 * (prec[None, :] if spherical else prec.T)
-    W[m : m + d] = (centers * pk).T
-    const = _const(params.precisions_cholesky, ct, d, k, params._offsets)
-    W[m + d] = const - 0.5 * (centers**2 * pk).sum(axis=1)
+    """W with ``design(X) @ W`` = E_q[log π_k p(x | k)] (diag/spherical; see the kernels)."""
+    W, rest = design_weights(
+        params.means,
+        params.shift(),
+        params.precisions_cholesky,
+        params.covariance_type,
+        params._offsets,
+    )
+    assert rest is None  # the offsets are finite: digammas of positive numbers
     return W
-
-
-def _design(X: NDArray[Any], shift: Array, spherical: bool) -> NDArray[Any]:
-    """The kernels' design rows [z² | z | 1] (spherical [‖z‖² | z | 1]) in X's dtype."""
-    dt = X.dtype
-    n, d = X.shape
-    m = 1 if spherical else d
-    Q = np.empty((n, m + d + 1), dtype=dt)
-    if _numba(n):
-        _nb().diag_design(X, shift.astype(dt), Q, spherical)
-        return Q
-    Z = X - shift.astype(dt)
-    Q[:, m : m + d] = Z
-    if spherical:
-        np.einsum("ij,ij->i", Z, Z, out=Q[:, 0])
-    else:
-        np.square(Z, out=Q[:, :d])
-    Q[:, m + d] = 1.0
-    return Q
 
 
 def weighted_log_prob(Z: NDArray[Any], params: VBParams, shift: Array) -> NDArray[Any]:
@@ -409,20 +381,6 @@ def _resp_log_resp(
     return total - (float(log_sum.sum()) if w is None else float(np.dot(w, log_sum)))
 
 
-def _design_stats(
-    Q: NDArray[Any], rw: NDArray[Any], d: int, spherical: bool
-) -> tuple[Array, Array, Array]:
-    """nk, s1, s2 from rᵀ Q: the kernels' design rows give Σ r z², Σ r z and nk at once."""
-    m = 1 if spherical else d
-    both = (rw.T @ Q).astype(np.float64, copy=False)
-    # float32 sums of many rows lose digits: then the weights are summed in float64.
-    nk = both[:, m + d].copy() if Q.dtype == np.float64 else rw.sum(axis=0, dtype=np.float64)
-    s1 = both[:, m : m + d].copy()
-    # Spherical keeps Σ r ‖z‖² only (GaussianStats spreads it over the features).
-    s2 = np.pad(both[:, :1], ((0, 0), (0, d - 1))) if spherical else both[:, :d].copy()
-    return nk, s1, s2
-
-
 def estep_width(n_components: int, n_features: int, covariance_type: str) -> int:
     """Numbers per row of :func:`vb_estep_stats`' temporaries (sizes its row chunks).
 
@@ -447,9 +405,9 @@ def vb_estep_stats(X: NDArray[Any], w: Array | None, params: VBParams) -> VBStat
     """
     shift = params.shift()
     ct = params.covariance_type
-    design = ct in ("diag", "spherical")
-    if design:
-        Q = _design(X, shift, ct == "spherical")
+    diag_like = ct in ("diag", "spherical")
+    if diag_like:
+        Q = design(X, shift, ct == "spherical")
         rel = Q @ params._design_weights.astype(X.dtype)
     else:
         Z = X - shift.astype(X.dtype)
@@ -460,8 +418,8 @@ def vb_estep_stats(X: NDArray[Any], w: Array | None, params: VBParams) -> VBStat
     rw, log_sum = _responsibilities(rel.copy(), w)
     rlr = _resp_log_resp(rw, rel, log_sum, w)
     centers = (params.means - shift) if ct == "full" else np.zeros_like(params.means)
-    if design:
-        nk, s1, s2 = _design_stats(Q, rw, X.shape[1], ct == "spherical")
+    if diag_like:
+        nk, s1, s2 = design_stats(Q, rw, ct == "spherical")
     else:
         nk, s1, s2 = accumulate(Z, rw, centers, ct, w)
     total, weight = weighted_total(log_sum + top, w)
