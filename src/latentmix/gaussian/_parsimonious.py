@@ -27,16 +27,22 @@ Closed forms exist for EII, VII, EEI, VVI, EVI, EEE, EEV, EVV and VVV (EVV too: 
 Σ_k = λ C_k and |C_k| = 1 the optimum is C_k ∝ W_k). VEI and VEE alternate between the
 volumes and the common shape (or shape-and-orientation) matrix, each step optimal given
 the other (Celeux and Govaert, 1995); VEV does the same in each W_k's eigenvectors,
-which are the optimal orientations for any common shape. EVE and VVE alternate between
-the shapes and volumes given the common orientation D (their closed-form optimum) and a
-sweep of plane (Jacobi) rotations of D on the profile objective, Flury's
-common-principal-components criterion Σ_k n_k log|diag(Dᵀ W_k D)| for VVE and
-Σ_k |diag(Dᵀ W_k D)|^{1/D} for EVE: in each plane the better of a safeguarded Newton step
-and a coarse grid of angles, kept only if it lowers the profile. This is the
-Flury–Gautschi route of Celeux and Govaert. Rotations that hold the shapes fixed (our
-first version, and also what the majorisation–minimisation of Browne and McNicholas,
-2014, does) reached far poorer local optima on random problems. Every step of
-every iterative model is a coordinate-wise improvement, so started from the previous EM
+which are the optimal orientations for any common shape. EVE and VVE profile out the
+shapes and volumes (their closed-form optimum given the common orientation D) and
+minimise over D the profile objective, Flury's common-principal-components criterion
+Σ_k n_k log|diag(Dᵀ W_k D)| for VVE and Σ_k |diag(Dᵀ W_k D)|^{1/D} for EVE. A sweep of
+plane (Jacobi) rotations comes first — in each plane the better of a Newton step in the
+angle (halved until it decreases) and a coarse grid of angles, kept only if it lowers
+the profile; the Flury–Gautschi route of Celeux and Govaert — then Newton steps in the
+skew-symmetric generator of D's rotation (exact gradient and Hessian, a Cayley
+retraction, step halving), which converge in a few steps where the sweeps alone crawl
+for hundreds on badly scaled data; a sweep again wherever a Newton step fails, and a
+final sweep to confirm. Rotations that hold the shapes fixed (our first version, and
+also what the majorisation–minimisation of Browne and McNicholas, 2014, does) reached
+far poorer local optima on random problems. The sweeps and the Newton steps are
+compiled with Numba when it is installed (:mod:`~latentmix.gaussian._parsimonious_numba`), with
+NumPy twins that give the same numbers. Every step of every iterative model is a
+coordinate-wise or line-searched improvement, so started from the previous EM
 iteration's parameters (``previous``) Q never decreases, and neither does EM's
 log-likelihood.
 
@@ -56,11 +62,21 @@ re-seeds them (as :func:`~latentmix.gaussian.mstep` does for NaN covariances).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.linalg import lapack
+
+from latentmix.gaussian._parsimonious_numba import (
+    HAVE_NUMBA,
+    NEGLIGIBLE,
+    newton_step,
+    profile_derivatives,
+    rotation_sweep,
+)
 
 __all__ = [
     "ALIASES",
@@ -313,10 +329,12 @@ def _check(nk: NDArray[Any], scatter: NDArray[Any]) -> tuple[Array, Array]:
 
 @dataclass(frozen=True)
 class _Warm:
-    """A usable warm start: finite positive-definite covariances, and D if one is common."""
+    """A usable warm start: finite positive-definite covariances, D if one is common, and
+    the previous VEV fit's common shape."""
 
     covariances: Array
     orientation: Array | None
+    shape: Array | None = None
 
 
 def _warm_start(
@@ -324,13 +342,8 @@ def _warm_start(
 ) -> _Warm | None:
     if previous is None:
         return None
-    orientation = None
-    if isinstance(previous, ParsimoniousState):
-        cov = previous.covariances
-        if previous.orientations is not None and previous.model in ("EVE", "VVE"):
-            orientation = previous.orientations[0]
-    else:
-        cov = np.asarray(previous, dtype=np.float64)
+    state = previous if isinstance(previous, ParsimoniousState) else None
+    cov = state.covariances if state else np.asarray(previous, dtype=np.float64)
     if cov.shape != (n_components, d, d):
         raise ValueError(
             f"previous has the shape {cov.shape}; expected {(n_components, d, d)} "
@@ -339,9 +352,18 @@ def _warm_start(
     finite = np.all(np.isfinite(cov), axis=(1, 2))
     if not np.any(finite):
         return None
-    if np.any(np.linalg.eigvalsh(cov[finite])[:, 0] <= 0):
+    try:  # positive definite (a batched Cholesky: eigenvalues cost far more)
+        np.linalg.cholesky(cov[finite])
+    except np.linalg.LinAlgError:
         return None
-    return _Warm(cov[finite], orientation)
+    orientation = shape = None
+    if state is not None and state.orientations is not None and state.shapes is not None:
+        first = int(np.argmax(finite))  # an empty component's D is not the common one
+        if state.model in ("EVE", "VVE"):
+            orientation = state.orientations[first]
+        if state.model == "VEV":  # the common shape, decreasing as the eigenvalues
+            shape = state.shapes[first]
+    return _Warm(cov[finite], orientation, shape)
 
 
 def _geomean(x: Array) -> Array:
@@ -517,7 +539,9 @@ def _fit_vev(
     k = w.shape[0]
     omega, evecs = _eig_desc(w[active])
     n = nk[active]
-    if warm is not None:
+    if warm is not None and warm.shape is not None:
+        shape0 = warm.shape
+    elif warm is not None:
         shape0 = _mean_shape(_eig_desc(warm.covariances)[0])  # decreasing, as omega
     else:
         shape0 = _mean_shape(omega.sum(axis=0, keepdims=True))
@@ -538,7 +562,8 @@ def _fit_vee(
     k, d = w.shape[0], w.shape[1]
     wa, n = w[active], nk[active]
     if warm is not None:
-        c = _unit_det(np.mean([_unit_det(s) for s in warm.covariances], axis=0))
+        _, logdet = np.linalg.slogdet(warm.covariances)  # positive definite
+        c = _unit_det((warm.covariances / np.exp(logdet / d)[:, None, None]).mean(axis=0))
     else:
         c = _unit_det(wa.sum(axis=0))
     converged, it, q_old = False, 0, -np.inf
@@ -558,7 +583,7 @@ def _fit_vee(
     return out[0], out[1], out[2], it, converged
 
 
-def _plane_objective(
+def _plane_values(
     theta: Array, mu: Array, h: Array, b: Array, phi0: Array, weights: Array, d: int
 ) -> Array:
     """The profile objective after rotating by each angle θ in one plane (``d = 0``: VVE).
@@ -566,57 +591,87 @@ def _plane_objective(
     ``theta`` (T,) angles; the other arrays (K,); returns (T,), +inf where a rotated
     variance is not positive.
     """
-    c2, s2 = np.cos(2 * theta)[:, None], np.sin(2 * theta)[:, None]
-    mii, mjj = mu + h * c2 + b * s2, mu - h * c2 - b * s2
+    u = h * np.cos(2 * theta)[:, None] + b * np.sin(2 * theta)[:, None]
+    mii, mjj = mu + u, mu - u
     ok = np.all((mii > 0) & (mjj > 0), axis=1)
-    phi = np.log(np.where(mii > 0, mii, 1.0)) + np.log(np.where(mjj > 0, mjj, 1.0))
-    value = weights @ np.exp((phi - phi0) / d).T if d else weights @ phi.T
+    phi = np.log(np.where(ok[:, None], mii * mjj, 1.0))
+    value = np.exp((phi - phi0) / d) @ weights if d else phi @ weights
     return np.asarray(np.where(ok, value, np.inf))
 
 
 # The profile has several minima per plane (period π/2): a coarse grid of angles next to
-# the Newton steps lets a sweep leave a poor local minimum.
+# the Newton step lets a sweep leave a poor local minimum.
 _GRID = np.linspace(-np.pi / 4, np.pi / 4, 9)[1:-1]
-_HALVINGS = 0.5 ** np.arange(12)
+_NO_GRID = _GRID[:0]
+_HALVINGS: Array = np.asarray(0.5 ** np.arange(12), dtype=np.float64)
+
+#: The compiled sweep when Numba is installed (tests switch it off to compare).
+_USE_NUMBA = HAVE_NUMBA
 
 
-def _rotation_sweep(m: Array, orient: Array, nk: Array, equal_volume: bool) -> None:
+def _rotation_sweep(m: Array, orient: Array, nk: Array, equal_volume: bool, grid: Array) -> None:
+    """One sweep of plane rotations, in place: compiled if possible, else NumPy."""
+    if _USE_NUMBA:
+        rotation_sweep(m, orient, nk, equal_volume, grid, _HALVINGS)
+    else:
+        _rotation_sweep_numpy(m, orient, nk, equal_volume, grid)
+
+
+def _rotation_sweep_numpy(
+    m: Array, orient: Array, nk: Array, equal_volume: bool, grid: Array
+) -> None:
     """One sweep of plane rotations of D, in place, each lowering the profile objective.
 
     ``m[k] = Dᵀ W_k D``. With the shapes and volumes profiled out (their optimum given D)
     the objective to minimise is Σ_k n_k Σ_j log m_k,jj for VVE and Σ_k |diag m_k|^{1/D}
     for EVE (Flury's common-principal-components criterion and its equal-volume twin).
-    In the plane (i, j), m_ii(θ) = μ + h cos 2θ + b sin 2θ and m_jj(θ) = μ − h cos 2θ −
-    b sin 2θ; each rotation takes the best of a Newton step in θ, its halvings and a
-    coarse grid of angles, only if it lowers the objective, so every sweep is monotone.
+    In the plane (i, j), m_ii(θ) = μ + u and m_jj(θ) = μ − u with u = h cos 2θ + b sin 2θ.
+    Each rotation is the Newton step in θ, halved until the objective decreases, or the
+    best angle of ``grid`` if that is lower still; nothing if neither lowers it (by more
+    than rounding), so every sweep is monotone. The compiled twin is
+    :func:`~latentmix.gaussian._parsimonious_numba.rotation_sweep`.
     """
     d = orient.shape[0]
+    logd = np.log(_diag(m))
     for i in range(d - 1):
         for j in range(i + 1, d):
             a, e, b = m[:, i, i], m[:, j, j], m[:, i, j]
             mu, h = 0.5 * (a + e), 0.5 * (a - e)
-            phi0 = np.log(a) + np.log(e)
+            phi0 = logd[:, i] + logd[:, j]
             dphi = 2.0 * b * (1.0 / a - 1.0 / e)
             d2phi = -4.0 * h / a - 4.0 * (b / a) ** 2 + 4.0 * h / e - 4.0 * (b / e) ** 2
             if equal_volume:
-                g = np.exp(np.log(np.diagonal(m, axis1=1, axis2=2)).mean(axis=1))
-                grad = float(g @ dphi) / d
-                hess = float(g @ (d2phi / d + (dphi / d) ** 2))
+                weights = np.exp(logd.sum(axis=1) / d)
+                grad = float(weights @ dphi) / d
+                hess = float(weights @ (d2phi / d + (dphi / d) ** 2))
+                f0 = float(weights.sum())
             else:
+                weights = nk
                 grad, hess = float(nk @ dphi), float(nk @ d2phi)
+                f0 = float(nk @ phi0)
             if not grad != 0 or not np.isfinite(grad):
                 continue
-
-            weights = g if equal_volume else nk
+            bar = f0 - 1e-13 * abs(f0)
             newton = -grad / hess if hess > 0 else -np.sign(grad) * np.pi / 8
             newton = float(np.clip(newton, -np.pi / 4, np.pi / 4))
-            # Every candidate at once: θ = 0, the Newton step and its halvings, the grid.
-            angles = np.concatenate([[0.0], newton * _HALVINGS, _GRID])
-            values = _plane_objective(angles, mu, h, b, phi0, weights, d if equal_volume else 0)
-            best = int(np.argmin(values))
-            if not values[best] < values[0] - 1e-13 * abs(values[0]):
+            dv = d if equal_volume else 0
+            step, best = 0.0, f0
+            # The first halving that decreases, where the compiled loop stops; none if
+            # even the Newton model's decrease is below the bar (a converged plane).
+            steps = newton * _HALVINGS
+            if 0.5 * grad * grad < NEGLIGIBLE * hess * abs(f0):
+                steps = steps[:0]
+            values = _plane_values(steps, mu, h, b, phi0, weights, dv)
+            down = np.flatnonzero(values < bar)
+            if len(down):
+                step, best = float(steps[down[0]]), float(values[down[0]])
+            if len(grid):
+                values = _plane_values(grid, mu, h, b, phi0, weights, dv)
+                c = int(np.argmin(values))
+                if values[c] < best and values[c] < bar:
+                    step, best = float(grid[c]), float(values[c])
+            if not best < bar:
                 continue
-            step = float(angles[best])
             cos, sin = np.cos(step), np.sin(step)
             # D ← D R and M_k ← Rᵀ M_k R, R the rotation by θ in the plane (i, j).
             oi, oj = orient[:, i].copy(), orient[:, j].copy()
@@ -625,6 +680,7 @@ def _rotation_sweep(m: Array, orient: Array, nk: Array, equal_volume: bool) -> N
             m[:, :, i], m[:, :, j] = cos * mi + sin * mj, cos * mj - sin * mi
             mi, mj = m[:, i, :].copy(), m[:, j, :].copy()
             m[:, i, :], m[:, j, :] = cos * mi + sin * mj, cos * mj - sin * mi
+            logd[:, i], logd[:, j] = np.log(m[:, i, i]), np.log(m[:, j, j])
 
 
 def _fit_common_orientation(
@@ -642,7 +698,9 @@ def _fit_common_orientation(
     The problem in D has several local optima. Warm-started, it continues from the
     previous D (so Q never falls below the previous parameters'). Cold, it starts from
     the identity (so Q ≥ EVI's or VVI's), the eigenvectors of Σ_k W_k (so Q ≥ EEE's or
-    VEE's pooled orientation) and of each W_k, and keeps the best.
+    VEE's pooled orientation) and of each W_k, and keeps the best; its sweeps all try
+    the grid of angles, a warm start's only the one that confirms convergence (EM's D
+    moves little per iteration, and the grid costs several times a Newton-only sweep).
     """
     k, d = w.shape[0], w.shape[1]
     wa, n = w[active], nk[active]
@@ -656,8 +714,9 @@ def _fit_common_orientation(
             starts += list(_eig_desc(wa)[1][:_MAX_COMPONENT_STARTS])
     best: tuple[float, Array, Array, Array, int, bool] | None = None
     for orient in starts:
+        orient = np.ascontiguousarray(orient)
         q, vol, shape, it, converged = _orientation_iterations(
-            n, wa, orient, tol, max_iter, equal_volume
+            n, np.ascontiguousarray(wa), orient, tol, max_iter, equal_volume, warm is None
         )
         if best is None or q > best[0]:
             best = (q, vol, shape, orient, it, converged)
@@ -670,29 +729,179 @@ def _fit_common_orientation(
 _MAX_COMPONENT_STARTS = 4
 
 
+@functools.lru_cache(maxsize=64)
+def _planes(d: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """The planes (i, j), i < j, in ``np.triu_indices`` order."""
+    ii, jj = np.triu_indices(d, 1)
+    ii.setflags(write=False)
+    jj.setflags(write=False)
+    return ii, jj
+
+
+def _rotated(wa: Array, orient: Array) -> Array:
+    m = orient.T @ wa @ orient
+    return np.asarray(0.5 * (m + m.transpose(0, 2, 1)))
+
+
+def _given_orientation(n: Array, m: Array, equal_volume: bool) -> tuple[float, Array, Array]:
+    """Q, volumes and shapes at their optimum given D (``m[k] = Dᵀ W_k D``)."""
+    b = _diag(m)
+    if equal_volume:  # EVI in D's coordinates
+        g = _geomean(b)
+        shape = b / g[:, None]
+        vol = np.full(len(n), g.sum() / n.sum())
+    else:  # VVI in D's coordinates
+        lam_a = b / n[:, None]
+        vol = _geomean(lam_a)
+        shape = lam_a / vol[:, None]
+    return _q_diag(n, b, vol, shape), vol, shape
+
+
+def _profile(n: Array, m: Array, equal_volume: bool) -> float:
+    """The objective the rotations lower: Σ_k |diag m_k|^{1/D} (EVE), Σ_k n_k log|diag m_k|;
+    +inf unless every diag m_k is positive."""
+    b = _diag(m)
+    if not np.all(b > 0):
+        return np.inf
+    logb = np.log(b)
+    if equal_volume:
+        return float(np.exp(logb.mean(axis=1)).sum())
+    return float(n @ logb.sum(axis=1))
+
+
+def _profile_derivatives(n: Array, m: Array, equal_volume: bool) -> tuple[Array, Array]:
+    """Gradient (P,) and Hessian (P, P) of the profile f(D exp Ω) in Ω at Ω = 0.
+
+    Ω is skew with Ω_ij = ω_a for the planes a = (i, j), i < j, in ``np.triu_indices``
+    order. With m(Ω) = exp(−Ω) m exp(Ω), diag m moves by 2 (mΩ)_tt to first order and
+    by (mΩ²)_tt − (ΩmΩ)_tt to second, so with c_t = ∂f/∂m_tt and S = ∂²f/∂m_tt∂m_uu,
+    ∂f/∂ω_a = 2 Σ_k m_k,ij (c_k,j − c_k,i) and the Hessian is Σ_k J_kᵀ S_k J_k (J_k the
+    first-order moves) plus the Hessian of Σ_t c_t [(mΩ²)_tt − (ΩmΩ)_tt], whose entry for
+    the unit matrices E_pq, E_rs is T = δ_qr m_sp (c_s − c_q) + δ_sp m_qr (c_q − c_p).
+    """
+    k, d = m.shape[0], m.shape[1]
+    ii, jj = _planes(d)
+    b = _diag(m)
+    if equal_volume:  # f_k = |diag m_k|^{1/D}
+        g = _geomean(b)
+        c = g[:, None] / (d * b)
+        s = (g[:, None, None] / d**2) / (b[:, :, None] * b[:, None, :])
+        s[:, np.arange(d), np.arange(d)] -= g[:, None] / (d * b**2)
+    else:  # f_k = n_k Σ_t log m_k,tt
+        c = n[:, None] / b
+        s = _diag_matrices(-n[:, None] / b**2)
+    mij = m[:, ii, jj]
+    grad = (2.0 * mij * (c[:, jj] - c[:, ii])).sum(axis=0)
+    planes = np.arange(len(ii))
+    jac = np.zeros((k, d, len(ii)))
+    jac[:, ii, planes], jac[:, jj, planes] = -2.0 * mij, 2.0 * mij
+    hess = (jac.transpose(0, 2, 1) @ s @ jac).sum(axis=0)
+
+    # T[p, q, r, s] = δ_qr X[s, p, q] + δ_sp X[q, r, p], X[x, y, z] = Σ_k m_xy (c_x − c_z).
+    x = np.einsum("kxy,kx->xy", m, c)[:, :, None] - np.einsum("kxy,kz->xyz", m, c)
+    eye = np.eye(d)
+    t = eye[None, :, :, None] * x.transpose(1, 2, 0)[:, :, None, :]
+    t += eye[:, None, None, :] * x.transpose(2, 0, 1)[:, :, :, None]
+    i, j, p, q = ii[:, None], jj[:, None], ii[None, :], jj[None, :]
+    hess += t[i, j, p, q] - t[i, j, q, p] - t[j, i, p, q] + t[j, i, q, p]
+    return grad, 0.5 * (hess + hess.T)
+
+
+def _newton_step(
+    n: Array, wa: Array, orient: Array, m: Array, equal_volume: bool, modified: bool
+) -> bool:
+    """A Newton step for D on the profile, in place, if it (or one of its halvings)
+    lowers the profile; False if nothing moved.
+
+    Where the Hessian is not positive definite: no step, or with ``modified`` a step
+    with its eigenvalues' moduli (a descent direction that leaves saddles and concave
+    stretches quickly, though not always towards the best basin).
+
+    D ← D C(Ω) with C the Cayley transform (I − Ω/2)⁻¹(I + Ω/2), orthogonal and equal to
+    exp Ω to second order, so near an optimum the steps converge quadratically where
+    the plane sweeps crawl (coordinate descent along a curved valley).
+    """
+    d = orient.shape[0]
+    if d < 2:  # no plane to rotate
+        return False
+    if _USE_NUMBA:
+        status = newton_step(n, wa, orient, m, equal_volume, _NEWTON_HALVINGS)
+        if status >= 0 or not modified:
+            return status == 1
+        grad, hess = profile_derivatives(n, m, equal_volume)  # the modified step, below
+    else:
+        grad, hess = _profile_derivatives(n, m, equal_volume)
+    if not np.all(np.isfinite(hess)) or not np.all(np.isfinite(grad)):
+        return False
+    chol, info = lapack.dpotrf(hess, lower=True)  # LAPACK directly: scipy.linalg's
+    if info == 0:  # checks cost more than the factorisation at this size
+        step, info = lapack.dpotrs(chol, -grad, lower=True)
+    if info != 0 and not modified:
+        return False
+    if info != 0:  # not positive definite: Newton on |H| (eigenvalues' moduli)
+        evals, evecs = np.linalg.eigh(hess)
+        floor = 1e-8 * max(float(np.abs(evals).max()), np.finfo(float).tiny)
+        step = -evecs @ ((evecs.T @ grad) / np.maximum(np.abs(evals), floor))
+    step *= min(1.0, (np.pi / 4) / max(float(np.abs(step).max()), np.finfo(float).tiny))
+    f0 = _profile(n, m, equal_volume)
+    bar = f0 - 1e-13 * abs(f0)
+    ii, jj = _planes(d)
+    eye = np.eye(d)
+    for _ in range(_NEWTON_HALVINGS):
+        omega = np.zeros((d, d))
+        omega[ii, jj], omega[jj, ii] = step, -step
+        trial = orient @ np.linalg.solve(eye - 0.5 * omega, eye + 0.5 * omega)
+        if _profile(n, _rotated(wa, trial), equal_volume) < bar:
+            orient[...] = trial
+            return True
+        step *= 0.5
+    return False
+
+
+_NEWTON_HALVINGS = 8
+_PATIENCE = 20
+
+
 def _orientation_iterations(
-    n: Array, wa: Array, orient: Array, tol: float, max_iter: int, equal_volume: bool
+    n: Array,
+    wa: Array,
+    orient: Array,
+    tol: float,
+    max_iter: int,
+    equal_volume: bool,
+    cold: bool,
 ) -> tuple[float, Array, Array, int, bool]:
-    """Shapes and volumes given D, then a rotation sweep, until Q settles; D in place."""
-    converged, it, q_old = False, 0, -np.inf
+    """Steps of D, each lowering the profile, until Q settles; D in place.
+
+    Newton steps, and a sweep of plane rotations where one fails; a cold start begins
+    with a sweep, and all its sweeps try the grid of angles. Far from an optimum the
+    sweeps find better basins than modified Newton steps would, so those come only
+    after ``_PATIENCE`` failures in a row. Q counts as settled only after a sweep with
+    the grid that moved it by less than ``tol``, so the result is a minimum of the
+    profile in every plane, as the sweeps alone would give, but found in a few Newton
+    steps where the sweeps crawl for hundreds.
+    """
+    m = _rotated(wa, orient)
+    q, vol, shape = _given_orientation(n, m, equal_volume)
+    converged, it, failed = False, 0, 0
+    confirm = cold  # a cold start begins with a sweep, a warm one with a Newton step
     for it in range(1, max_iter + 1):  # noqa: B007
-        m = np.einsum("ji,kjl,lm->kim", orient, wa, orient)
-        m = 0.5 * (m + m.transpose(0, 2, 1))
-        b = _diag(m)
-        if equal_volume:  # EVI in D's coordinates
-            g = _geomean(b)
-            shape = b / g[:, None]
-            vol = np.full(len(n), g.sum() / n.sum())
-        else:  # VVI in D's coordinates
-            lam_a = b / n[:, None]
-            vol = _geomean(lam_a)
-            shape = lam_a / vol[:, None]
-        q = _q_diag(n, b, vol, shape)
-        if _converged(q, q_old, tol):
+        sweep = confirm
+        if not sweep and _newton_step(n, wa, orient, m, equal_volume, failed >= _PATIENCE):
+            failed = 0
+        else:
+            failed += not sweep
+            sweep = True
+            grid = _GRID if confirm or cold else _NO_GRID
+            _rotation_sweep(m, orient, n, equal_volume, grid)  # m is overwritten
+        m = _rotated(wa, orient)
+        q_new, vol, shape = _given_orientation(n, m, equal_volume)
+        settled = _converged(q_new, q, tol)
+        q = q_new
+        if settled and sweep:
             converged = True
             break
-        q_old = q
-        _rotation_sweep(m, orient, n, equal_volume)
+        confirm = settled  # Newton steps settled Q: confirm with a sweep and the grid
     return q, vol, shape, it, converged
 
 
