@@ -8,8 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from latentmix._param_validation import ArrayLike as ArrayLikeC
 from latentmix._param_validation import (
@@ -23,19 +22,16 @@ from latentmix._param_validation import (
 from latentmix._validation import (
     FLOAT_DTYPES,
     check_finite,
-    check_random_state,
     check_sample_weight,
     check_X_fit,
     check_X_predict,
-    weighted_total,
 )
-from latentmix.em._dask import is_dask_collection
 from latentmix.em._data import ArrayData, DataSource, chunk_rows
 from latentmix.em._fit_source import is_out_of_core
 from latentmix.em._loop import EMFamily, EMResult, FitInterrupted, run_em
-from latentmix.gaussian._params import COVARIANCE_TYPES, precisions_from_cholesky
-from latentmix.gaussian._sample import check_n_samples, sample_gaussian_mixture
+from latentmix.gaussian._params import COVARIANCE_TYPES
 from latentmix.gaussian._stats import GaussianStats
+from latentmix.mixture._base import _BaseGaussianMixture
 from latentmix.mixture._vb_steps import (
     PRIOR_TYPES,
     Moments,
@@ -232,7 +228,7 @@ class _VBFamily(EMFamily[VBParams, VBStats]):
         return lower_bound(self._updated(stats), stats.resp_log_resp, self.n_features)
 
 
-class BayesianGaussianMixture(DensityMixin, BaseEstimator):
+class BayesianGaussianMixture(_BaseGaussianMixture):
     """Gaussian mixture fitted by mean-field variational inference.
 
     The weights get a Dirichlet-process (stick-breaking) or a Dirichlet prior and each
@@ -413,6 +409,8 @@ default="dirichlet_process"
     >>> int((stream.weights_ > 0.1).sum())
     2
     """
+
+    _em_name = "BayesianGaussianMixture"
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_components": [Interval(int, 1, None)],
@@ -597,19 +595,7 @@ default="dirichlet_process"
         family = _VBFamily(self, priors, Xv.shape[1], data_mean, resp)
         warm = self.warm_start and hasattr(self, "converged_")
         try:
-            result = run_em(
-                family,
-                data,
-                n_init=self.n_init,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                random_state=check_random_state(self.random_state),
-                init_params=self._vb_params() if warm else None,
-                init_lower_bound=self.lower_bound_ if warm else -np.inf,
-                verbose=self.verbose,
-                verbose_interval=self.verbose_interval,
-                name="BayesianGaussianMixture",
-            )
+            result = run_em(family, data, **self._em_options(self._vb_params() if warm else None))
         except FitInterrupted as exc:
             # Keep the best factors so far, then let the interrupt stop the caller.
             self._set_fit_result(exc.result, priors, data)
@@ -642,31 +628,14 @@ default="dirichlet_process"
         priors, data_mean = self._priors(data, rough_mean)
         family = _VBFamily(self, priors, data.n_features, data_mean, None)
         warm = self.warm_start and hasattr(self, "converged_")
-        result = run_em(
-            family,
-            data,
-            n_init=self.n_init,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            random_state=check_random_state(self.random_state),
-            init_params=self._vb_params() if warm else None,
-            init_lower_bound=self.lower_bound_ if warm else -np.inf,
-            verbose=self.verbose,
-            verbose_interval=self.verbose_interval,
-            name="BayesianGaussianMixture",
-        )
+        result = run_em(family, data, **self._em_options(self._vb_params() if warm else None))
         self._set_fit_result(result, priors, data)
         self.n_features_in_ = data.n_features
         return self
 
     def _set_fit_result(self, result: EMResult[Any], priors: VBPriors, data: DataSource) -> None:
         self._set_priors(priors)
-        self._set_params(result.params)
-        self.converged_ = bool(result.converged)
-        self.interrupted_ = bool(result.interrupted)
-        self.n_iter_ = int(result.n_iter)
-        self.lower_bound_: float = float(result.lower_bound)
-        self.lower_bounds_ = [float(v) for v in result.lower_bounds]
+        self._set_em_result(result)
         self.n_samples_seen_ = data.total_weight()
         self.n_batch_iter_ = 0
         self._svi_moments: Moments | None = None
@@ -725,12 +694,6 @@ default="dirichlet_process"
         self.n_batch_iter_ += 1
         return self
 
-    def fit_predict(
-        self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None
-    ) -> NDArray[np.intp]:
-        """Fit, then label each row with its most responsible component (a final E-step)."""
-        return self.fit(X, y, sample_weight=sample_weight).predict(X)
-
     # -- parameters <-> attributes -----------------------------------------------------------
     def _set_priors(self, priors: VBPriors) -> None:
         self.weight_concentration_prior_ = priors.weight_concentration
@@ -760,11 +723,7 @@ default="dirichlet_process"
         self.means_ = params.means
         nu = params.degrees_of_freedom
         self.degrees_of_freedom_: Any = float(nu) if nu.ndim == 0 else nu
-        self.covariances_ = params.covariances
-        self.precisions_cholesky_ = params.precisions_cholesky
-        self.precisions_ = precisions_from_cholesky(
-            params.precisions_cholesky, params.covariance_type
-        )
+        self._set_covariance_attributes(params)
         self.weights_ = params.weights()
 
     def _vb_params(self) -> VBParams:
@@ -781,8 +740,15 @@ default="dirichlet_process"
         )
 
     # -- prediction ----------------------------------------------------------------------------
+    @property
+    def _kernel_type(self) -> str:
+        return str(self.covariance_type)
+
+    def _check_predict_X(self, X: ArrayLike) -> tuple[NDArray[np.floating[Any]], bool]:
+        return check_X_predict(self, X), False  # NaN is an error here, never missing
+
     def _estimate_log_resp(
-        self, X: NDArray[Any], want_resp: bool
+        self, X: NDArray[Any], want_resp: bool, *, missing: bool
     ) -> tuple[NDArray[Any] | None, NDArray[Any]]:
         return score_rows(X, self._vb_params(), want_resp=want_resp)
 
@@ -797,18 +763,11 @@ default="dirichlet_process"
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        if is_dask_collection(X):
-            from latentmix.em._fit_source import dask_score_samples
-
-            return dask_score_samples(self, X)  # type: ignore[no-any-return]
-        Xv = check_X_predict(self, X)
-        return self._estimate_log_resp(Xv, want_resp=False)[1]
+        return self._score_samples(X)
 
     def score(self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None) -> float:
         """Average of ``score_samples`` (weighted by ``sample_weight`` when given)."""
-        lp = self.score_samples(X)
-        total, weight = weighted_total(lp, check_sample_weight(sample_weight, lp.shape[0]))
-        return total / weight
+        return self._score(X, sample_weight)
 
     def predict_proba(self, X: ArrayLike) -> NDArray[Any]:
         """Variational responsibilities q(k | x) of each component; rows sum to one.
@@ -821,14 +780,7 @@ default="dirichlet_process"
         -------
         resp : ndarray of shape (n_samples, n_components)
         """
-        if is_dask_collection(X):
-            from latentmix.em._fit_source import dask_predict_proba
-
-            return dask_predict_proba(self, X)  # type: ignore[no-any-return]
-        Xv = check_X_predict(self, X)
-        log_resp = self._estimate_log_resp(Xv, want_resp=True)[0]
-        assert log_resp is not None
-        return np.exp(log_resp, out=log_resp)
+        return self._predict_proba(X)
 
     def predict(self, X: ArrayLike) -> NDArray[np.intp]:
         """Most responsible component of each row.
@@ -841,14 +793,7 @@ default="dirichlet_process"
         -------
         labels : ndarray of shape (n_samples,)
         """
-        if is_dask_collection(X):
-            from latentmix.em._fit_source import dask_predict
-
-            return dask_predict(self, X)  # type: ignore[no-any-return]
-        Xv = check_X_predict(self, X)
-        log_resp = self._estimate_log_resp(Xv, want_resp=True)[0]
-        assert log_resp is not None
-        return np.asarray(log_resp.argmax(axis=1), dtype=np.intp)
+        return self._predict(X)
 
     def sample(
         self, n_samples: int = 1, random_state: int | np.random.RandomState | None = None
@@ -867,14 +812,4 @@ default="dirichlet_process"
         y : ndarray of shape (n_samples,)
             The component each row was drawn from.
         """
-        check_is_fitted(self)
-        n = check_n_samples(n_samples)
-        rng = check_random_state(self.random_state if random_state is None else random_state)
-        return sample_gaussian_mixture(
-            self.weights_,
-            self.means_,
-            self.covariances_,
-            self.covariance_type,
-            n,
-            rng,
-        )
+        return self._sample(n_samples, random_state)

@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from latentmix._exceptions import CollapseWarning
@@ -33,7 +32,6 @@ from latentmix._validation import (
     check_sample_weight,
     weighted_total,
 )
-from latentmix.em._dask import is_dask_collection
 from latentmix.em._data import ArrayData, DataSource, chunk_rows
 from latentmix.em._fit_source import is_out_of_core
 from latentmix.em._loop import EMFamily, EMResult, FitInterrupted, run_em
@@ -54,7 +52,6 @@ from latentmix.gaussian._params import (
     covariances_from_precisions,
     precisions_cholesky_from_covariances,
     precisions_cholesky_from_precisions,
-    precisions_from_cholesky,
 )
 from latentmix.gaussian._parsimonious import (
     MODELS,
@@ -65,8 +62,8 @@ from latentmix.gaussian._parsimonious import (
 )
 from latentmix.gaussian._parsimonious import n_parameters as mclust_n_parameters
 from latentmix.gaussian._prior import ConjugatePrior, log_prior, make_prior
-from latentmix.gaussian._sample import check_n_samples, sample_gaussian_mixture
 from latentmix.gaussian._stats import GaussianStats
+from latentmix.mixture._base import _BaseGaussianMixture
 
 __all__ = ["GaussianMixture"]
 
@@ -339,7 +336,7 @@ class _GaussianFamily(EMFamily[GaussianParams, GaussianStats]):
         return GaussianParams(ct, weights, means, cov, prec_chol)
 
 
-class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
+class GaussianMixture(_BaseGaussianMixture):
     """Gaussian mixture model fitted by Expectation-Maximization.
 
     The parameters and attributes have scikit-learn's names and meaning. Besides, it takes
@@ -497,7 +494,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     True
     """
 
-    lower_bound_: float
+    _em_name = "GaussianMixture"
+
     n_reseeded_: int
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
@@ -604,21 +602,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         data = ArrayData(Xv, w)
         family = _GaussianFamily(self, Xv.shape[1], prior=prior, missing=missing)
         warm = self.warm_start and hasattr(self, "converged_")
-        init = self._params() if warm else None
         try:
-            result = run_em(
-                family,
-                data,
-                n_init=self.n_init,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                random_state=check_random_state(self.random_state),
-                init_params=init,
-                init_lower_bound=self.lower_bound_ if warm else -np.inf,
-                verbose=self.verbose,
-                verbose_interval=self.verbose_interval,
-                name="GaussianMixture",
-            )
+            result = run_em(family, data, **self._em_options(self._params() if warm else None))
         except FitInterrupted as exc:
             # Keep the best parameters so far, then let the interrupt stop the caller.
             self._set_fit_result(exc.result, family, prior, warm)
@@ -633,12 +618,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         prior: ConjugatePrior | None,
         warm: bool,
     ) -> None:
-        self._set_params(result.params)
-        self.converged_ = bool(result.converged)
-        self.interrupted_ = bool(result.interrupted)
-        self.n_iter_ = int(result.n_iter)
-        self.lower_bound_ = float(result.lower_bound)
-        self.lower_bounds_ = [float(v) for v in result.lower_bounds]
+        self._set_em_result(result)
         self.n_reseeded_ = int(family.n_reseeded + (self.n_reseeded_ if warm else 0))
         self.prior_: dict[str, Any] | None = None
         if prior is not None:
@@ -755,12 +735,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         validate_params(self, self._parameter_constraints)
         return partial_fit_gaussian_mixture(self, X, sample_weight, alpha=self.online_alpha)  # type: ignore[no-any-return]
 
-    def fit_predict(
-        self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None
-    ) -> NDArray[np.intp]:
-        """Fit, then label each row with its most responsible component (a final E-step)."""
-        return self.fit(X, y, sample_weight=sample_weight).predict(X)
-
     def _check_distinct_rows(
         self,
         X: NDArray[Any],
@@ -848,11 +822,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     def _set_params(self, params: GaussianParams) -> None:
         self.weights_ = params.weights
         self.means_ = params.means
-        self.covariances_ = params.covariances
-        self.precisions_cholesky_ = params.precisions_cholesky
-        self.precisions_ = precisions_from_cholesky(
-            params.precisions_cholesky, params.covariance_type
-        )
+        self._set_covariance_attributes(params)
 
     def _params(self) -> GaussianParams:
         return GaussianParams(
@@ -872,6 +842,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             return (log_resp.astype(X.dtype) if want_resp else None), norm.astype(X.dtype)
         return score_rows(X, self._params(), want_resp=want_resp)
 
+    def _check_predict_X(self, X: ArrayLike) -> tuple[NDArray[np.floating[Any]], bool]:
+        return self._check_X(X, reset=False)
+
+    def _labels(self, X: NDArray[Any], missing: bool) -> NDArray[np.intp]:
+        if missing:
+            return super()._labels(X, missing)
+        return predict_rows(X, self._params())
+
     def score_samples(self, X: ArrayLike) -> NDArray[Any]:
         """Log-density log p(x) of each row under the mixture.
 
@@ -883,18 +861,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        if is_dask_collection(X):
-            from latentmix.em._fit_source import dask_score_samples
-
-            return dask_score_samples(self, X)  # type: ignore[no-any-return]
-        Xv, missing = self._check_X(X, reset=False)
-        return self._estimate_log_resp(Xv, want_resp=False, missing=missing)[1]
+        return self._score_samples(X)
 
     def score(self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None) -> float:
         """Average log-likelihood per row (weighted by ``sample_weight`` when given)."""
-        lp = self.score_samples(X)
-        total, weight = weighted_total(lp, check_sample_weight(sample_weight, lp.shape[0]))
-        return total / weight
+        return self._score(X, sample_weight)
 
     def predict_proba(self, X: ArrayLike) -> NDArray[Any]:
         """Responsibilities p(k | x) of each component for each row; rows sum to one.
@@ -907,28 +878,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         -------
         resp : ndarray of shape (n_samples, n_components)
         """
-        if is_dask_collection(X):
-            from latentmix.em._fit_source import dask_predict_proba
-
-            return dask_predict_proba(self, X)  # type: ignore[no-any-return]
-        Xv, missing = self._check_X(X, reset=False)
-        log_resp = self._estimate_log_resp(Xv, want_resp=True, missing=missing)[0]
-        assert log_resp is not None
-        return np.exp(log_resp, out=log_resp)
+        return self._predict_proba(X)
 
     def predict(self, X: ArrayLike) -> NDArray[np.intp]:
         """Most responsible component of each row."""
-        if is_dask_collection(X):
-            from latentmix.em._fit_source import dask_predict
-
-            return dask_predict(self, X)  # type: ignore[no-any-return]
-        Xv, missing = self._check_X(X, reset=False)
-        if missing:
-            log_resp = self._estimate_log_resp(Xv, want_resp=True, missing=True)[0]
-            assert log_resp is not None
-            return np.asarray(log_resp.argmax(axis=1), dtype=np.intp)
-        labels = predict_rows(Xv, self._params())
-        return labels
+        return self._predict(X)
 
     def sample(
         self, n_samples: int = 1, random_state: int | np.random.RandomState | None = None
@@ -947,17 +901,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         y : ndarray of shape (n_samples,)
             The component each row was drawn from.
         """
-        check_is_fitted(self)
-        n = check_n_samples(n_samples)
-        rng = check_random_state(self.random_state if random_state is None else random_state)
-        return sample_gaussian_mixture(
-            self.weights_,
-            self.means_,
-            self.covariances_,
-            self._kernel_type,
-            n,
-            rng,
-        )
+        return self._sample(n_samples, random_state)
 
     # -- information criteria ---------------------------------------------------------------
     def _n_parameters(self) -> int:
