@@ -166,7 +166,6 @@ def fit_gaussian_mixture_on(
     est : GaussianMixture
     """
     from latentmix._param_validation import validate_params
-    from latentmix._validation import check_random_state
     from latentmix.em._init_scalable import initialize_gaussian
     from latentmix.mixture._gaussian_mixture import _GaussianFamily
 
@@ -216,24 +215,8 @@ def fit_gaussian_mixture_on(
 
     family = _SourceFamily(inner, initialize_gaussian, on_mstep if checkpoint else None)
     previous_reseeded = int(getattr(est, "n_reseeded_", 0)) if warm else 0
-    result = run_em(
-        family,
-        data,
-        n_init=est.n_init,
-        max_iter=est.max_iter,
-        tol=est.tol,
-        random_state=check_random_state(est.random_state),
-        init_params=est._params() if warm else None,
-        init_lower_bound=est.lower_bound_ if warm else -np.inf,
-        verbose=est.verbose,
-        verbose_interval=est.verbose_interval,
-        name="GaussianMixture",
-    )
-    est._set_params(result.params)
-    est.converged_ = bool(result.converged)
-    est.n_iter_ = int(result.n_iter)
-    est.lower_bound_ = float(result.lower_bound)
-    est.lower_bounds_ = [float(v) for v in result.lower_bounds]
+    result = run_em(family, data, **est._em_options(est._params() if warm else None))
+    est._set_em_result(result)  # interrupted_ too, as the in-memory fit sets it
     est.n_reseeded_ = int(inner.n_reseeded + previous_reseeded)
     est.n_features_in_ = d
     if hasattr(est, "feature_names_in_"):
