@@ -10,8 +10,11 @@ modelNames=...)``, its default hierarchical-agglomeration start) and ours for fu
 diag, spherical (``select_mixture`` with its default starts, ``n_init=2``, ``tol=1e-6``,
 ``reg_covar=1e-10``: mclust adds no regularisation, and 1e-6 is not small against the
 breast-cancer variances), and the
-difference (ours − mclust; NA where mclust returns no fit). ``--write-csv`` stores
-mclust's numbers in ``tests/data/mclust_loglik.csv``.
+difference (ours − mclust; NA where mclust returns no fit). It also checks that our VVV
+agglomeration tree (``latentmix.mixture._hc``) cut at K = 1..9 gives mclust's partitions
+(``hclass(hc(X, use = "SVD"), 1:9)``, mclust's default start), as adjusted Rand indices.
+``--write-csv`` stores mclust's numbers in ``tests/data/mclust_loglik.csv`` and its
+partitions in ``tests/data/mclust_hclass.csv``.
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ import io
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.datasets import load_breast_cancer, load_iris, load_wine
+from sklearn.metrics import adjusted_rand_score
 
+from latentmix.mixture._hc import cut_merges, svd_transform, vvv_agglomeration
 from latentmix.mixture._selection import select_mixture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +49,14 @@ for (m in c("VVV", "EEE", "VVI", "VII")) for (g in 1:9) {
 }
 write.csv(out, stdout(), row.names = FALSE)
 """
+R_HCLASS = """
+suppressMessages(library(mclust))
+args <- commandArgs(trailingOnly = TRUE)
+X <- as.matrix(read.csv(args[1]))
+cl <- hclass(hc(X, modelName = "VVV", use = "SVD"), 1:9)
+colnames(cl) <- paste0("K", 1:9)
+write.csv(cl, stdout(), row.names = FALSE)
+"""
 
 
 def datasets() -> dict[str, np.ndarray]:
@@ -54,29 +68,46 @@ def datasets() -> dict[str, np.ndarray]:
     }
 
 
-def mclust_loglik(X: np.ndarray) -> pd.DataFrame:
+def run_r(code: str, X: np.ndarray) -> pd.DataFrame:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "X.csv"
         script = Path(tmp) / "run.R"
-        pd.DataFrame(X).to_csv(data, index=False)
-        script.write_text(R_SCRIPT)
+        pd.DataFrame(X).to_csv(data, index=False, float_format="%.17g")
+        script.write_text(code)
         out = subprocess.run(
             ["Rscript", str(script), str(data)], check=True, capture_output=True, text=True
         ).stdout
     return pd.read_csv(io.StringIO(out))
 
 
+def mclust_loglik(X: np.ndarray) -> pd.DataFrame:
+    return run_r(R_SCRIPT, X)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write-csv", action="store_true")
     args = parser.parse_args()
-    rows = []
+    rows, trees = [], []
+    seconds = {}
     for name, X in datasets().items():
-        ref = mclust_loglik(X)
+        ref = run_r(R_SCRIPT, X)
         ref["dataset"] = name
+        hclass = run_r(R_HCLASS, X)
+        initial, merges = vvv_agglomeration(svd_transform(X))
+        cuts = cut_merges(initial, merges, range(1, 10))
+        agreement = [adjusted_rand_score(hclass[f"K{k}"], cuts[k]) for k in range(1, 10)]
+        print(
+            f"{name}: VVV tree vs mclust's, ARI at K=1..9: "
+            + " ".join(f"{a:.3f}" for a in agreement)
+        )
+        hclass.insert(0, "dataset", name)
+        trees.append(hclass)
+        t0 = time.perf_counter()
         sel = select_mixture(
             X, range(1, 10), tol=1e-6, max_iter=1000, reg_covar=1e-10, n_init=2, random_state=0
         )
+        seconds[name] = time.perf_counter() - t0
         ours = sel.table_.rename(columns={"log_likelihood": "ours"})
         ours["model"] = ours["covariance_type"].map(MODELS)
         merged = ref.merge(ours[["model", "n_components", "covariance_type", "ours"]])
@@ -89,11 +120,20 @@ def main() -> int:
     worst = table["diff"].min()
     print(f"\nworst (ours - mclust) over fitted cells: {worst:.6f}")
     print(f"cells where mclust has no fit: {int(table['mclust'].isna().sum())} of {len(table)}")
+    fitted = table["mclust"].notna()
+    ok = table["ours"] >= table["mclust"] - 1e-6 * table["mclust"].abs()
+    print(
+        f"cells at least mclust's (-1e-6 relative): {int(ok[fitted].sum())} of {int(fitted.sum())}"
+    )
+    print("select_mixture seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()))
     if args.write_csv:
         path = ROOT / "tests" / "data" / "mclust_loglik.csv"
         table[["dataset", "model", "n_components", "mclust"]].to_csv(
             path, index=False, float_format="%.6f"
         )
+        print(f"wrote {path}")
+        path = ROOT / "tests" / "data" / "mclust_hclass.csv"
+        pd.concat(trees, ignore_index=True).to_csv(path, index=False)
         print(f"wrote {path}")
     return 0
 

@@ -15,6 +15,7 @@ from scipy.special import xlogy
 from sklearn.datasets import load_breast_cancer, load_iris, load_wine
 from sklearn.metrics import adjusted_rand_score
 
+from latentmix.gaussian._prior import ConjugatePrior, log_prior
 from latentmix.mixture._gaussian_mixture import GaussianMixture
 from latentmix.mixture._hc import cut_merges, svd_transform, vvv_agglomeration
 from latentmix.mixture._selection import (
@@ -119,6 +120,38 @@ def test_sample_weight_reaches_the_criteria() -> None:
     assert sel.table_["log_likelihood"].iloc[0] == pytest.approx(ll)
 
 
+def test_prior_reaches_every_cell_and_the_criteria_use_the_map_loglik() -> None:
+    X = blobs()
+    kw = dict(
+        n_components=[1, 2, 3],
+        covariance_types=("full", "diag"),
+        init_params=FAST_INITS,
+        random_state=0,
+    )
+    sel = select_mixture(X, prior="default", **kw)
+    plain = select_mixture(X, **kw)
+    for (k, ct), est in sel.estimators_.items():
+        assert est.prior_ is not None and est.prior_["shrinkage"] == pytest.approx(0.01)
+        assert plain.estimators_[(k, ct)].prior_ is None
+        row = sel.table_[(sel.table_["n_components"] == k) & (sel.table_["covariance_type"] == ct)]
+        ll = float(est.score_samples(X).sum())
+        # mclust's BIC with a prior: the log-likelihood at the MAP estimate, not the posterior.
+        assert float(row["log_likelihood"].iloc[0]) == pytest.approx(ll, rel=1e-10)
+        bic = -2.0 * ll + est._n_parameters() * np.log(X.shape[0])
+        assert float(row["bic"].iloc[0]) == pytest.approx(bic, rel=1e-10)
+        # The maximum-likelihood fit has the higher likelihood, the MAP fit the higher posterior.
+        ml = plain.estimators_[(k, ct)]
+        assert float(ml.score_samples(X).sum()) >= ll - 1e-6 * abs(ll)
+        prior = ConjugatePrior(est._kernel_type, **est.prior_)
+        posterior = est._objective(X, None)
+        assert posterior == pytest.approx(ll + log_prior(prior, est._params()), rel=1e-10)
+        ml_posterior = float(ml.score_samples(X).sum()) + log_prior(prior, ml._params())
+        assert posterior >= ml_posterior - 1e-6 * abs(ml_posterior)
+    assert sel.best_params_["n_components"] == 3
+    with pytest.raises(ValueError, match="prior= is not supported"):
+        select_mixture(X, n_components=[2], covariance_types=("full", "VEV"), prior="default")
+
+
 def test_plot_returns_axes_with_a_line_per_covariance_type(selection: MixtureSelection) -> None:
     import matplotlib.pyplot as plt
 
@@ -192,14 +225,21 @@ def test_bad_arguments(kwargs: dict, match: str) -> None:
 
 
 def _naive_vvv_criterion(Z: np.ndarray, labels: np.ndarray) -> float:
-    """Σ_k n_k log det((W_k + ω I) / (n_k + 1)), straight from the definition."""
+    """mclust's regularised VVV criterion Σ_k T_k, straight from the definition (Fraley 1998).
+
+    T_k = n_k log(det(W_k / n_k) + (tr W_k + α) / n_k), or n_k log((tr W_k + α) / n_k) for
+    clusters of at most d rows, with α = tr(W) / (n d).
+    """
     n, d = Z.shape
-    omega = ((Z - Z.mean(0)) ** 2).sum() / (n * d)
+    alpha = ((Z - Z.mean(0)) ** 2).sum() / (n * d)
     total = 0.0
     for c in np.unique(labels):
         Zc = Z[labels == c]
+        nc = len(Zc)
         Wc = (Zc - Zc.mean(0)).T @ (Zc - Zc.mean(0))
-        total += len(Zc) * (np.linalg.slogdet(Wc + omega * np.eye(d))[1] - d * np.log(len(Zc) + 1))
+        ridge = (np.trace(Wc) + alpha) / nc
+        det = np.linalg.det(Wc / nc) if nc > d else 0.0
+        total += nc * np.log(det + ridge)
     return total
 
 
@@ -221,14 +261,41 @@ def test_vvv_agglomeration_merges_the_cheapest_pair_at_every_stage() -> None:
         labels = chosen
 
 
-def test_vvv_agglomeration_keeps_duplicates_together() -> None:
-    Z = np.array([[0.0, 0.0], [0.0, 0.0], [3.0, 1.0], [3.0, 1.2], [9.0, 9.0]])
+def test_vvv_agglomeration_merges_duplicates_first() -> None:
+    Z = np.array([[0.0, 0.0], [3.0, 1.0], [0.0, 0.0], [3.0, 1.2], [9.0, 9.0]])
     initial, merges = vvv_agglomeration(Z)
-    assert initial[0] == initial[1]
-    assert merges.shape == (3, 2)
+    np.testing.assert_array_equal(initial, np.arange(5))
+    assert merges.shape == (4, 2)
+    assert sorted(merges[0].tolist()) == [0, 2]
     parts = cut_merges(initial, merges, [1, 4])
-    assert parts[4][0] == parts[4][1]
+    assert parts[4][0] == parts[4][2]
     np.testing.assert_array_equal(parts[1], 0)
+
+
+def _hc_datasets() -> dict[str, np.ndarray]:
+    return {
+        "iris": load_iris().data,
+        "wine": load_wine().data,
+        "breast_cancer": load_breast_cancer().data,
+        "faithful": pd.read_csv(DATA / "faithful.csv").to_numpy(float),
+    }
+
+
+@pytest.mark.parametrize("name", ["iris", "wine", "breast_cancer", "faithful"])
+def test_vvv_tree_equals_mclusts(name: str) -> None:
+    """The cuts K = 1..9 are mclust's ``hclass(hc(X, use = "SVD"), 1:9)``, up to label names.
+
+    Old Faithful has duplicated rows and exact ties: this also checks mclust's tie rule.
+    """
+    ref = pd.read_csv(DATA / "mclust_hclass.csv")
+    ref = ref[ref["dataset"] == name]
+    X = _hc_datasets()[name]
+    assert len(ref) == X.shape[0]
+    initial, merges = vvv_agglomeration(svd_transform(X))
+    parts = cut_merges(initial, merges, range(1, 10))
+    for k in range(1, 10):
+        theirs = ref[f"K{k}"].to_numpy()
+        assert adjusted_rand_score(theirs, parts[k]) == pytest.approx(1.0, abs=1e-12), k
 
 
 def test_svd_transform_is_centred_and_scaled() -> None:
@@ -268,18 +335,7 @@ def test_at_least_mclust_loglik_iris_faithful(name: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "name",
-    [
-        "wine",
-        pytest.param(
-            "breast_cancer",
-            marks=pytest.mark.xfail(
-                strict=True, reason="3 of 35 cells below mclust, see benchmarks/MCLUST.md"
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("name", ["wine", "breast_cancer"])
 def test_at_least_mclust_loglik_wine_breast_cancer(name: str) -> None:
     X = load_wine().data if name == "wine" else load_breast_cancer().data
     _check_at_least_mclust(name, X)

@@ -1,10 +1,12 @@
 """A small dense EM for the parsimonious models, to validate them against mclust.
 
 Not the estimator: it holds all responsibilities, loops over components in the E-step
-and has no chunking, sample-weight checks or collapse recovery. It exists so that the
-constrained M-steps of :mod:`latentmix.gaussian._parsimonious` can be checked (a
-log-likelihood trace that never decreases, and mclust's log-likelihoods) before they are
-wired into :class:`~latentmix.GaussianMixture`.
+and has no chunking, sample-weight checks or collapse recovery. It checks the
+constrained M-steps of :mod:`latentmix.gaussian._parsimonious` apart from
+:class:`~latentmix.GaussianMixture` (a log-likelihood trace that never decreases, sample
+weights as repeated rows) and gives ``benchmarks/compare_mclust_models.py`` an
+independent density at mclust's fitted parameters. The comparison of log-likelihoods
+with mclust's runs on the estimator (``select_mixture``), not here.
 """
 
 from __future__ import annotations

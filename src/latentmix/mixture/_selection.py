@@ -3,14 +3,15 @@
 Each cell (K, covariance type) is fitted from several starts and keeps the best by the
 fitted objective (the log-likelihood, or the log-posterior with a prior):
 
-* ``"hc"``: partitions from model-based hierarchical agglomeration, cut at K, on the
-  scaled-SVD transform of the data (mclust's default ``hcUse = "SVD"``; Scrucca and
-  Raftery 2015): the tree under the unconstrained VVV model (Fraley 1998; mclust's default
-  for every covariance type; :mod:`latentmix.mixture._hc`) and Ward's tree (the EII
-  model's), each grown once for all K (nested partitions, so the starts reuse each other
-  across K), plus ``n_init`` k-means runs in the same transformed space (unit-free,
-  unlike k-means on the raw features). Above ``HC_MAX_ROWS`` rows the trees are grown on a
-  random subsample, as mclust does;
+* ``"hc"``: partitions from model-based hierarchical agglomeration, cut at K: the tree
+  under the unconstrained VVV model (Fraley 1998; :mod:`latentmix.mixture._hc`) on the
+  scaled-SVD transform of the data (mclust's default start for every covariance type,
+  ``hcUse = "SVD"``, Scrucca and Raftery 2015: the same tree as mclust's), the VVV tree
+  on the standardised columns (mclust's ``hcUse = "STD"``) and Ward's tree (the EII
+  model's) on the scaled SVD, each grown once for all K (nested partitions, so the
+  starts reuse each other across K), plus ``n_init`` k-means runs in the scaled-SVD space
+  (unit-free, unlike k-means on the raw features); identical partitions are fitted once.
+  Above ``HC_MAX_ROWS`` rows the trees are grown on a random subsample, as mclust does;
 * ``"kmeans"`` (or any other ``init_params`` of :class:`GaussianMixture`): ``n_init``
   restarts of the estimator's own initialisation;
 * ``"split"``: chains across K that reuse solutions: the best (K−1)-component solution
@@ -53,7 +54,7 @@ from latentmix.gaussian._parsimonious import (
     is_constrained,
     kernel_covariance_type,
 )
-from latentmix.mixture._hc import cut_merges, svd_transform, vvv_agglomeration
+from latentmix.mixture._hc import _column_means, cut_merges, svd_transform, vvv_agglomeration
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -100,8 +101,9 @@ def hierarchical_partitions(
 
     The tree is grown on the scaled-SVD transform of X (mclust's default ``hcUse =
     "SVD"``, see :func:`latentmix.mixture._hc.svd_transform`) under the unconstrained
-    model ``"VVV"`` (Fraley 1998, see :mod:`latentmix.mixture._hc`; mclust's default for
-    every covariance type) or the equal spherical model ``"EII"``, whose criterion is
+    model ``"VVV"`` (Fraley 1998, with mclust's regularisation of the criterion, see
+    :mod:`latentmix.mixture._hc`; mclust's default for every covariance type) or the
+    equal spherical model ``"EII"``, whose criterion is
     Ward's. Missing entries are replaced by column means for this purpose only. Above
     ``max_rows`` rows the tree is grown on a random subsample (as mclust does above 2000
     rows) and every row joins the cluster with the nearest mean in the transformed space.
@@ -282,6 +284,21 @@ class _Start:
     name: str = ""  # what the log says gave a cell its fit
 
 
+def _distinct_partitions(starts: list[_Start]) -> list[_Start]:
+    """The label starts with a partition not already in the list (up to label names)."""
+    seen: set[bytes] = set()
+    out = []
+    for start in starts:
+        assert start.labels is not None
+        _, first, inverse = np.unique(start.labels, return_index=True, return_inverse=True)
+        canonical = np.argsort(np.argsort(first))[inverse.reshape(-1)]
+        key = canonical.astype(np.int64).tobytes()
+        if key not in seen:
+            seen.add(key)
+            out.append(start)
+    return out
+
+
 @dataclass
 class _Cell:
     estimator: GaussianMixture | None = None
@@ -306,7 +323,7 @@ def _init_from_labels(
     if np.bincount(labels, minlength=k).min() == 0:
         return None
     Xf = np.asarray(X)
-    shift = np.nanmean(Xf, axis=0).astype(np.float64)
+    shift = _column_means(Xf.astype(np.float64))
     # A start needs complete rows; column means are good enough for one.
     Xf = np.where(np.isnan(Xf), shift.astype(Xf.dtype), Xf)
     centers = np.zeros((k, X.shape[1]))
@@ -545,6 +562,7 @@ def select_mixture(
     tol: float = 1e-3,
     reg_covar: float = 1e-6,
     max_iter: int = 100,
+    prior: str | dict[str, Any] | None = None,
 ) -> MixtureSelection:
     """Fit Gaussian mixtures over a grid of components × covariance types; keep the best.
 
@@ -570,12 +588,13 @@ def select_mixture(
     n_init : int, default=1
         Restarts of each estimator initialisation in ``init_params`` (``"kmeans"`` etc.).
     init_params : sequence of str, default=("hc", "kmeans", "split")
-        Starts tried for every cell: ``"hc"`` (model-based hierarchical agglomeration,
-        VVV as mclust's start and Ward's, and ``n_init`` k-means runs, all on the
-        scaled-SVD transform), ``"split"`` (chains over K: the best (K−1)-component
-        solution with a component split, the best (K+1)-component one with two merged),
-        and any ``init_params`` of :class:`GaussianMixture`
-        (``"kmeans"``, ``"k-means++"``, ``"random"``, ``"random_from_data"``).
+        Starts tried for every cell: ``"hc"`` (model-based hierarchical agglomeration:
+        VVV on the scaled-SVD transform, mclust's start; VVV on the standardised data;
+        Ward's; and ``n_init`` k-means runs on the scaled-SVD transform), ``"split"``
+        (chains over K: the best (K−1)-component solution with a component split, the
+        best (K+1)-component one with two merged), and any ``init_params`` of
+        :class:`GaussianMixture` (``"kmeans"``, ``"k-means++"``, ``"random"``,
+        ``"random_from_data"``).
     random_state : int, RandomState instance or None, default=None
         Seeds every random start; the results do not depend on ``n_jobs``.
     n_jobs : int or None, default=None
@@ -584,6 +603,12 @@ def select_mixture(
         Non-negative row weights, passed to every fit and criterion.
     tol, reg_covar, max_iter :
         As in :class:`GaussianMixture`.
+    prior : None, "default" or dict, default=None
+        Conjugate prior for MAP EM, passed to every :class:`GaussianMixture` (see its
+        ``prior``; mclust's ``priorControl``). Each cell then keeps the start with the
+        highest log-posterior, and the criteria use the log-likelihood at the MAP
+        estimate, as mclust's BIC does. Supported for full, tied, diag and spherical
+        (VVV, EEE, VVI, VII) only.
 
     Returns
     -------
@@ -629,14 +654,23 @@ def select_mixture(
     w = check_sample_weight(sample_weight, Xv.shape[0])
     ks, cts = _check_grid(n_components, covariance_types, Xv.shape[0])
     rng = check_random_state(random_state)
-    options: dict[str, Any] = dict(tol=tol, reg_covar=reg_covar, max_iter=max_iter)
+    if prior is not None:
+        constrained = [c for c in cts if is_constrained(c)]
+        if constrained:
+            raise ValueError(
+                f"prior= is not supported with the covariance types {constrained}: the "
+                "conjugate prior supports full, tied, diag and spherical (VVV, EEE, VVI, "
+                "VII) only. Pass those in covariance_types, or prior=None."
+            )
+    options: dict[str, Any] = dict(tol=tol, reg_covar=reg_covar, max_iter=max_iter, prior=prior)
 
-    # Label starts shared by all covariance types: the VVV and Ward trees (nested, so they
-    # reuse each other across K) and n_init k-means runs, all in the scaled-SVD space.
+    # Label starts shared by all covariance types: the VVV trees (scaled SVD, as mclust;
+    # standardised) and Ward's (nested, so they reuse each other across K) and n_init
+    # k-means runs in the scaled-SVD space.
     label_starts: dict[int, list[_Start]] = {k: [] for k in ks}
     if "hc" in inits:
         hc_seed = int(rng.randint(2**31 - 1))
-        for model in ("VVV", "EII"):
+        for model in ("VVV", "VVV-STD", "EII"):
             parts = hierarchical_partitions(Xv, ks, model=model, random_state=hc_seed)
             for k, labels in parts.items():
                 label_starts[k].append(_Start("labels", labels, name=f"hc-{model}"))
@@ -644,6 +678,8 @@ def select_mixture(
         for r in range(n_init):
             for k, labels in _kmeans_partitions(Z, ks, int(rng.randint(2**30))).items():
                 label_starts[k].append(_Start("labels", labels, name=f"kmeans-svd-{r}"))
+        # The same partition twice gives the same fit twice: keep the first.
+        label_starts = {k: _distinct_partitions(v) for k, v in label_starts.items()}
     # Seeds are drawn before any fitting, so the results do not depend on n_jobs.
     seeds = {(k, ct): int(rng.randint(2**31 - 1)) for k in ks for ct in cts}
 
@@ -660,19 +696,23 @@ def select_mixture(
     def chain(ct: str) -> None:
         # Up: split a component of the best (K-1)-fit; down: merge two of the best (K+1)-fit.
         # Two rounds: an improvement at one K can open a better start for its neighbours.
+        # A fit the chain already split (or merged) gives the same starts again: skipped.
+        done: dict[tuple[str, int], GaussianMixture] = {}
         for _ in range(CHAIN_ROUNDS):
             for prev, k in itertools.pairwise(ks):
                 est_prev = cells[(prev, ct)].estimator
-                if k != prev + 1 or est_prev is None:
+                if k != prev + 1 or est_prev is None or done.get(("split", k)) is est_prev:
                     continue
+                done[("split", k)] = est_prev
                 split = [
                     _Start("labels", lab, name="split") for lab in _split_labels(Xv, est_prev, w)
                 ]
                 _fit_cell(Xv, w, k, ct, split, options, cells[(k, ct)])
             for k, nxt in reversed(list(itertools.pairwise(ks))):
                 est_next = cells[(nxt, ct)].estimator
-                if nxt != k + 1 or est_next is None or k < 2:
+                if nxt != k + 1 or est_next is None or k < 2 or done.get(("merge", k)) is est_next:
                     continue
+                done[("merge", k)] = est_next
                 merged = [
                     _Start("labels", lab, name="merge") for lab in _merge_labels(Xv, est_next, w)
                 ]
