@@ -468,7 +468,11 @@ def design_stats(
     # float32 sums of many rows lose digits; the weights are summed in float64 then.
     nk = both[:, m + d].copy() if Q.dtype == np.float64 else rw.sum(axis=0, dtype=np.float64)
     s1 = both[:, m : m + d].copy()
-    s2 = np.pad(both[:, :1], ((0, 0), (0, d - 1))) if spherical else both[:, :d].copy()
+    if spherical:  # (np.pad would cost more than the product on small chunks)
+        s2 = np.zeros((both.shape[0], d))
+        s2[:, 0] = both[:, 0]
+    else:
+        s2 = both[:, :d].copy()
     return nk, s1, s2
 
 
@@ -477,13 +481,7 @@ def _diag_estep(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[Any]]:
     """nk, s1, s2 and log p(x) of a chunk for diag or spherical covariances."""
     spherical = params.covariance_type == "spherical"
-    W, rest = design_weights(
-        params.means,
-        shift,
-        params.precisions_cholesky,
-        params.covariance_type,
-        _log_weights(params),
-    )
+    W, rest = params.design_weights  # about params.shift(), which is ``shift`` here
     Q = design(X, shift, spherical)
     wlp = Q @ W.astype(X.dtype)
     if rest is not None:

@@ -15,6 +15,7 @@ spherical     (K,)            (K,), 1 / sqrt(variance)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,23 @@ class GaussianParams:
     def shift(self) -> Array:
         """The point statistics are taken about: the mixture's mean, Σ π_k μ_k."""
         return np.asarray(self.weights @ self.means, dtype=np.float64)
+
+    @cached_property
+    def design_weights(self) -> tuple[Array, Array | None]:
+        """diag/spherical: the kernels' ``design_weights`` about ``shift()``, once per set.
+
+        Every chunk of an E-step needs the same small matrix; computing it per chunk cost
+        about 30 µs a chunk, a tenth of a spherical E-step on one million rows.
+        """
+        from latentmix.gaussian._kernels import _log_weights, design_weights
+
+        return design_weights(
+            self.means,
+            self.shift(),
+            self.precisions_cholesky,
+            self.covariance_type,
+            _log_weights(self),
+        )
 
 
 def _inverse_cholesky(cov: Array) -> Array | None:
