@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 from latentmix.gaussian._kernels import accumulate
 from latentmix.gaussian._params import GaussianParams, precisions_cholesky_from_covariances
 from latentmix.gaussian._parsimonious import ParsimoniousState, constrained_covariances
-from latentmix.gaussian._prior import ConjugatePrior
+from latentmix.gaussian._prior import ConjugatePrior, prior_terms
 from latentmix.gaussian._stats import GaussianStats
 
 __all__ = ["mstep", "parsimonious_mstep", "stats_from_labels", "stats_from_resp"]
@@ -188,6 +188,7 @@ def parsimonious_mstep(
     reg_covar: float,
     *,
     previous: ParsimoniousState | NDArray[Any] | None = None,
+    prior: ConjugatePrior | None = None,
     fixed_weights: NDArray[np.float64] | None = None,
     fixed_means: NDArray[np.float64] | None = None,
     fixed_covariances: NDArray[np.float64] | None = None,
@@ -200,26 +201,49 @@ def parsimonious_mstep(
     constrained_covariances`, which adds ``reg_covar`` itself), warm-started from
     ``previous``. Returns the parameters, the failed components and the state to pass as
     ``previous`` to the next M-step.
+
+    With a ``prior`` (made for ``model``: EII, EEI, VEI, EVI, EEV or VEV) the posterior
+    mode instead, as mclust defines it (:mod:`~latentmix.gaussian._prior`): the means are
+    shrunk towards the prior's mean, and the constrained fit runs on the prior-augmented
+    counts and scatter matrices, without ``reg_covar``; a component with no points then
+    keeps a finite fit, except under VEV, whose prior adds no count.
     """
     if stats.covariance_type != "full":
         raise ValueError(f"The {model} model needs full statistics, got {stats.covariance_type}.")
-    if fixed_covariances is not None:
-        params, bad = mstep(
-            stats,
-            reg_covar,
-            fixed_weights=fixed_weights,
-            fixed_means=fixed_means,
-            fixed_covariances=fixed_covariances,
-        )
-        return params, bad, previous
+    terms = None
+    if prior is not None:
+        if prior.covariance_type != model:
+            raise ValueError(
+                f"The prior was made for covariance_type={prior.covariance_type!r}, not "
+                f"{model!r}: make it with make_prior(..., covariance_type={model!r})."
+            )
+        terms = prior_terms(prior, stats.nk.shape[0], stats.s1.shape[1])
+        reg_covar = 0.0  # the prior's scale regularises
     nk_raw = stats.nk
     nk = nk_raw + 10 * EPS
     if fixed_means is not None:
         rel_means = np.asarray(fixed_means, dtype=np.float64) - stats.shift
         means = np.array(fixed_means, dtype=np.float64)  # exactly, not up to rounding
+    elif prior is not None and terms is not None and terms.shrink:
+        kappa = prior.shrinkage
+        rel_means = (stats.s1 + kappa * (prior.mean - stats.shift)) / (nk_raw + kappa)[:, None]
+        means = stats.shift + rel_means
     else:
         rel_means = stats.s1 / nk[:, None]
         means = stats.shift + rel_means
+    if fixed_covariances is not None:
+        params, bad = mstep(
+            stats,
+            reg_covar,
+            fixed_weights=fixed_weights,
+            fixed_means=means if prior is not None else fixed_means,
+            fixed_covariances=fixed_covariances,
+        )
+        if prior is not None and fixed_means is None:  # not up to the rounding of a shift
+            params = GaussianParams(
+                "full", params.weights, means, params.covariances, params.precisions_cholesky
+            )
+        return params, bad, previous
     # Scatter about the chosen means, W_k = Σ w r (x − μ_k)(x − μ_k)ᵀ, as in the full M-step.
     delta = rel_means - stats.centers
     csum = stats.s1 - nk_raw[:, None] * stats.centers
@@ -230,10 +254,17 @@ def parsimonious_mstep(
         + nk_raw[:, None, None] * np.einsum("ki,kj->kij", delta, delta)
     )
     scatter = 0.5 * (scatter + scatter.transpose(0, 2, 1))
-    empty = np.flatnonzero(nk_raw <= 1e-12 * max(stats.weight, EPS))
+    counts = nk_raw
+    if prior is not None and terms is not None:
+        counts = nk_raw + terms.count
+        scatter = scatter + terms.scatter
+        if terms.shrink:
+            dm = means - prior.mean
+            scatter = scatter + prior.shrinkage * np.einsum("ki,kj->kij", dm, dm)
+    empty = np.flatnonzero(counts <= 1e-12 * max(float(counts.sum()), EPS))
     try:
         cov, state = constrained_covariances(
-            model, nk_raw, scatter, reg_covar=reg_covar, previous=previous
+            model, counts, scatter, reg_covar=reg_covar, previous=previous
         )
     except ValueError:
         if len(empty) < nk_raw.shape[0] and np.all(np.isfinite(scatter)):
@@ -244,6 +275,8 @@ def parsimonious_mstep(
         state = None
     weights = nk / nk.sum() if fixed_weights is None else np.asarray(fixed_weights, float)
     prec_chol, bad = precisions_cholesky_from_covariances(cov, "full")
+    if fixed_weights is None and prior is None:
+        empty = np.flatnonzero(nk_raw <= 1e-12 * max(stats.weight, EPS))
     if fixed_weights is None:
         bad = sorted(set(bad) | {int(j) for j in empty})
     return GaussianParams("full", weights, means, cov, prec_chol), bad, state

@@ -61,7 +61,12 @@ from latentmix.gaussian._parsimonious import (
     kernel_covariance_type,
 )
 from latentmix.gaussian._parsimonious import n_parameters as mclust_n_parameters
-from latentmix.gaussian._prior import ConjugatePrior, log_prior, make_prior
+from latentmix.gaussian._prior import (
+    ConjugatePrior,
+    log_prior,
+    make_prior,
+    prior_covariance_type,
+)
 from latentmix.gaussian._stats import GaussianStats
 from latentmix.mixture._base import _BaseGaussianMixture
 
@@ -252,6 +257,7 @@ class _GaussianFamily(EMFamily[GaussianParams, GaussianStats]):
                 self.model,
                 self.reg_covar,
                 previous=previous,
+                prior=self.prior,
                 fixed_weights=fixed.get("weights"),
                 fixed_means=fixed.get("means"),
                 fixed_covariances=fixed.get("covariances"),
@@ -362,8 +368,8 @@ class GaussianMixture(_BaseGaussianMixture):
         ``precisions_cholesky_`` as (n_components, n_features, n_features) arrays, and
         their M-step maximises the expected complete-data log-likelihood under the
         model's constraint (warm-started from the previous iteration). ``bic``, ``aic``
-        and ``icl`` count free parameters as mclust does. ``prior`` supports the four
-        common types only so far.
+        and ``icl`` count free parameters as mclust does. ``prior`` works with the ten
+        models mclust defines a prior for (all but VEE, EVE, VVE and EVV).
     tol : float, default=1e-3
         Convergence threshold: EM stops when the per-sample (per unit weight) average
         log-likelihood improves by less than ``tol``.
@@ -598,7 +604,7 @@ class GaussianMixture(_BaseGaussianMixture):
         self._check_distinct_rows(Xv, w, observed)
         prior = None
         if self.prior is not None:
-            prior = make_prior(self.prior, Xv, w, self.n_components, self._kernel_type)
+            prior = make_prior(self.prior, Xv, w, self.n_components, str(self.covariance_type))
         data = ArrayData(Xv, w)
         family = _GaussianFamily(self, Xv.shape[1], prior=prior, missing=missing)
         warm = self.warm_start and hasattr(self, "converged_")
@@ -682,11 +688,8 @@ class GaussianMixture(_BaseGaussianMixture):
         ct = str(self.covariance_type)
         canonical_model(ct, n_features)  # E and V need one feature
         if self.prior is not None and is_constrained(ct):
-            raise ValueError(
-                f"prior= is not supported with covariance_type={ct!r} yet: the conjugate "
-                "prior supports full, tied, diag and spherical (VVV, EEE, VVI, VII) only "
-                "so far. Use one of those, or prior=None."
-            )
+            # VEE, EVE, VVE, EVV (and E, V): mclust defines no prior for them either.
+            prior_covariance_type(canonical_model(ct, n_features))
 
     def _fixed_values(self) -> dict[str, NDArray[np.float64]]:
         """The fixed parameters, as float64 arrays (``covariances`` from precisions_init)."""
@@ -985,7 +988,7 @@ class GaussianMixture(_BaseGaussianMixture):
         """What EM maximises, in total: the log-likelihood (plus the log-prior under MAP)."""
         total = self._total_loglik(X, sample_weight)[0]
         if self.prior_ is not None:
-            prior = ConjugatePrior(self._kernel_type, **self.prior_)
+            prior = ConjugatePrior(prior_covariance_type(str(self.covariance_type)), **self.prior_)
             total += log_prior(prior, self._params())
         return total
 

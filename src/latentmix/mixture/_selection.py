@@ -54,6 +54,7 @@ from latentmix.gaussian._parsimonious import (
     is_constrained,
     kernel_covariance_type,
 )
+from latentmix.gaussian._prior import prior_covariance_type
 from latentmix.mixture._hc import _column_means, cut_merges, svd_transform, vvv_agglomeration
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -655,13 +656,9 @@ def select_mixture(
     ks, cts = _check_grid(n_components, covariance_types, Xv.shape[0])
     rng = check_random_state(random_state)
     if prior is not None:
-        constrained = [c for c in cts if is_constrained(c)]
-        if constrained:
-            raise ValueError(
-                f"prior= is not supported with the covariance types {constrained}: the "
-                "conjugate prior supports full, tied, diag and spherical (VVV, EEE, VVI, "
-                "VII) only. Pass those in covariance_types, or prior=None."
-            )
+        for c in cts:  # VEE, EVE, VVE, EVV: no prior (mclust defines none either)
+            if is_constrained(c):
+                prior_covariance_type(c)
     options: dict[str, Any] = dict(tol=tol, reg_covar=reg_covar, max_iter=max_iter, prior=prior)
 
     # Label starts shared by all covariance types: the VVV trees (scaled SVD, as mclust;
