@@ -101,3 +101,22 @@ def test_vae_fuzz(case: dict[str, Any]) -> None:
     }.items():
         assert np.all(np.isfinite(np.asarray(value, dtype=np.float64))), f"{name} is not finite"
     assert Z.shape == (X.shape[0], 2)
+
+
+def test_unscaled_single_row_trains_to_finite_outputs() -> None:
+    # Found by the fuzz test: values in the thousands made a fresh encoder's log-variance
+    # overflow, so the first training loss was infinite. The encoder now bounds it.
+    X = np.array([[-392.81112969, 447.8392215, 1766.44420644, -1683.42597685]])
+    vae = VAE(
+        latent_dim=2,
+        hidden_dims=(4,),
+        likelihood="gaussian",
+        epochs=2,
+        batch_size=8,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        vae.fit(X)
+    for value in (vae.elbo(X), vae.transform(X), vae.reconstruct(X), vae.score_samples(X)):
+        assert np.all(np.isfinite(np.asarray(value, dtype=np.float64)))

@@ -30,6 +30,13 @@ def _halve(size: int) -> int:
     return (size - 1) // 2 + 1
 
 
+#: The encoder's log-variances are kept within ±LOGVAR_LIMIT: on unscaled data (values
+#: in the thousands) a fresh encoder can output log-variances whose exponential overflows,
+#: which made the first loss infinite. Within the limit exp(logvar) stays finite in float32
+#: (e^30 ≈ 1e13), and ordinary fits never reach it.
+LOGVAR_LIMIT = 30.0
+
+
 class _Encoder(nn.Module):
     """x (n, n_features) [+ y (n, n_classes)] → (mu, logvar), each (n, latent_dim)."""
 
@@ -68,7 +75,8 @@ class _Encoder(nn.Module):
         if y is not None:
             x = torch.cat([x, y], dim=-1)
         stats = self.head(self.body(x))
-        return stats[..., : self.latent_dim], stats[..., self.latent_dim :]
+        logvar = stats[..., self.latent_dim :].clamp(-LOGVAR_LIMIT, LOGVAR_LIMIT)
+        return stats[..., : self.latent_dim], logvar
 
 
 class _Decoder(nn.Module):
