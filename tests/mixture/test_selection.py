@@ -169,6 +169,20 @@ def test_plot_returns_axes_with_a_line_per_covariance_type(selection: MixtureSel
         selection.plot("nope")
 
 
+def test_plot_tells_all_fourteen_models_apart() -> None:
+    import matplotlib.pyplot as plt
+    from sklearn.datasets import load_iris
+
+    X = load_iris().data[::3]
+    sel = select_mixture(X, n_components=[1, 2], covariance_types="all", random_state=0)
+    lines = sel.plot().get_lines()
+    assert len(lines) == 14
+    # Like mclust's BIC plot: every model has its own colour and its own symbol.
+    assert len({line.get_color() for line in lines}) == 14
+    assert len({line.get_marker() for line in lines}) == 14
+    plt.close("all")
+
+
 def test_icl_is_bic_plus_twice_the_entropy() -> None:
     X = blobs()
     gm = GaussianMixture(3, init_params="random_from_data", random_state=0).fit(X)

@@ -486,9 +486,20 @@ class MixtureSelection:
             )
         if ax is None:
             _, ax = plt.subplots()
-        for ct, part in self.table_.groupby("covariance_type", sort=False):
+        # As in mclust's BIC plot, every model gets its own colour and symbol (up to 14
+        # lines: the default cycle of 10 colours would repeat).
+        colours = plt.get_cmap("tab20").colors
+        markers = "osD^vP*X<>hpd8"
+        groups = self.table_.groupby("covariance_type", sort=False)
+        for i, (ct, part) in enumerate(groups):
             part = part.sort_values("n_components")
-            ax.plot(part["n_components"], part[what], marker="o", label=str(ct))
+            ax.plot(
+                part["n_components"],
+                part[what],
+                marker=markers[i % len(markers)],
+                color=colours[(2 * i) % 20 if i < 10 else (2 * i - 19) % 20],
+                label=str(ct),
+            )
         best = self.best_params_
         ax.set_xlabel("number of components")
         ax.set_ylabel(what.upper() if what in CRITERIA else "log-likelihood")
