@@ -488,7 +488,8 @@ class MixtureSelection:
             _, ax = plt.subplots()
         # As in mclust's BIC plot, every model gets its own colour and symbol (up to 14
         # lines: the default cycle of 10 colours would repeat).
-        colours = plt.get_cmap("tab20").colors
+        tab20 = plt.get_cmap("tab20")
+        colours = [tab20(i) for i in range(20)]  # its 20 colours (integers index them)
         markers = "osD^vP*X<>hpd8"
         groups = self.table_.groupby("covariance_type", sort=False)
         for i, (ct, part) in enumerate(groups):
