@@ -424,3 +424,28 @@ def test_worst_rows_one_pass_equals_argpartition(
         np.testing.assert_array_equal(a[0], b[0])
         assert a[1] == b[1] == a[0].shape[0]
     assert np.all(np.isfinite(got[0, 6][0]))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_worst_indices_are_a_stable_argsort_cut(
+    monkeypatch: pytest.MonkeyPatch, weighted: bool
+) -> None:
+    """Both selection paths pick the rows a stable argsort would, ties to the earlier row."""
+    rng = np.random.default_rng(11)
+    scores = rng.integers(-4, 4, size=2500).astype(float)  # heavy ties everywhere
+    # Late rows below every tie: they must push out the latest of the tied rows kept.
+    scores[[1800, 2400]] = -np.inf
+    scores[[4, 50]] = np.nan
+    w = rng.uniform(0.0, 2.0, size=2500) if weighted else None
+    if w is not None:
+        w[rng.choice(2500, 300, replace=False)] = 0.0
+    ref_scores = scores if w is None else np.where(w > 0, scores, np.inf)
+    paths = [1 << 40] + ([0] if kernels.HAVE_NUMBA else [])
+    for keep in (1, 5, 40, 2500, 3000):
+        want = np.argsort(ref_scores, kind="stable")[:keep]
+        want = want[np.isfinite(ref_scores[want])]
+        for min_rows in paths:
+            monkeypatch.setattr(kernels, "NUMBA_MIN_ROWS", min_rows)
+            idx, s = kernels.worst_indices(scores, w, keep)
+            np.testing.assert_array_equal(idx, want)
+            np.testing.assert_array_equal(s, ref_scores[want])

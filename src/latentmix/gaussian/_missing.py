@@ -29,7 +29,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from latentmix._validation import weighted_total
-from latentmix.gaussian._kernels import estep_stats, log_resp_and_norm, score_rows
+from latentmix.gaussian._kernels import (
+    estep_stats,
+    log_resp_and_norm,
+    score_rows,
+    worst_indices,
+)
 from latentmix.gaussian._params import GaussianParams
 from latentmix.gaussian._stats import GaussianStats, merge_worst
 
@@ -196,11 +201,9 @@ def _stats_from_patterns(
         log_likelihood += part_ll
         weight += part_weight
         # Rows the model explains worst, completed, so a re-seeded mean has no NaN.
-        scores = norm if wp is None else np.where(wp > 0, norm, np.inf)
-        take = np.argsort(scores, kind="stable")[:k]
-        take = take[np.isfinite(scores[take])]
+        take, scores = worst_indices(norm, wp, k)
         imputed = np.einsum("nk,knd->nd", resp[take], xhat[:, take])
-        worst_rows, worst_scores = merge_worst(worst_rows, worst_scores, imputed, scores[take], k)
+        worst_rows, worst_scores = merge_worst(worst_rows, worst_scores, imputed, scores, k)
     return GaussianStats(
         covariance_type=ct,
         shift=shift,

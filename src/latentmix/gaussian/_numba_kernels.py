@@ -97,8 +97,9 @@ def diag_design(X: Any, shift: Any, Q: Any, spherical: bool) -> None:  # pragma:
 def smallest(s: Any, w: Any, idx: Any) -> int:  # pragma: no cover
     """Indices of the ``len(idx)`` smallest entries of ``s`` into ``idx``; returns how many.
 
-    Entries with weight ``w <= 0`` (when ``w`` is not empty) and NaN count as +inf, as
-    they sort last in ``np.argpartition``. One pass, the kept values in a small array.
+    Entries with weight ``w <= 0`` (when ``w`` is not empty) and NaN count as +inf. Ties
+    go to the earlier entry, as in a stable sort. One pass, the kept values in a small
+    array.
     """
     n = s.shape[0]
     keep = idx.shape[0]
@@ -121,9 +122,9 @@ def smallest(s: Any, w: Any, idx: Any) -> int:  # pragma: no cover
             vals[slot] = v
         else:
             continue
-        slot = 0
+        slot = 0  # the largest kept value; of equal ones the latest row, to go first
         for j in range(1, keep):
-            if vals[j] > vals[slot]:
+            if vals[j] > vals[slot] or (vals[j] == vals[slot] and idx[j] > idx[slot]):
                 slot = j
     return m
 
