@@ -137,7 +137,8 @@ class ChunkedData(DataSource):
                     f"sample_weight has shape {w.shape}, expected ({X.shape[0]},) for {path}."
                 )
         n = int(X.shape[0])
-        step = int(chunk_size or chunk_rows(width, n))
+        itemsize = 4 if X.dtype == np.float32 else 8  # the dtype the chunks are computed in
+        step = int(chunk_size or chunk_rows(width, n, itemsize=itemsize))
 
         def factory() -> Iterator[Chunk]:
             for start in range(0, n, step):

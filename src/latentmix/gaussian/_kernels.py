@@ -144,7 +144,10 @@ def _direct_log_prob(
     out: NDArray[Any],
     top: NDArray[Any] | None,
 ) -> None:
-    """The Numba loop for full covariances and few features (see the module docstring)."""
+    """The Numba loop for full covariances and few features (see the module docstring).
+
+    ``out`` is indexed (K, n): a component-major array, or ``A.T`` of a row-major one.
+    """
     dt = X.dtype
     _nb().full_logprob_direct(
         X,
@@ -163,11 +166,14 @@ def _log_prob(
     prec_chol: NDArray[np.float64],
     covariance_type: str,
     log_weights: NDArray[np.float64] | None,
+    component_major: bool = False,
 ) -> tuple[NDArray[Any], NDArray[Any] | None]:
     """log N(z | c_k, Σ_k) (+ log π_k if given), shape (n, K), in Z's dtype.
 
-    Also returns, for diag and spherical, the (n, 2D) array [z², z] that the statistics
-    reuse (None otherwise).
+    ``component_major`` gives the transpose, shape (K, n), C-contiguous, which is the
+    layout the E-step's Numba passes want: their loops then run over rows, contiguous,
+    and vectorise (twice the lanes in float32). Also returns, for diag and spherical, the
+    (n, 2D) array [z², z] that the statistics reuse (None otherwise).
     """
     dt = Z.dtype
     n, d = Z.shape
@@ -176,9 +182,10 @@ def _log_prob(
     const = _const(prec_chol, ct, d, k, log_weights)
     Q = None
     if ct == "full":
-        out = np.empty((n, k), dtype=dt)
+        out = np.empty((k, n) if component_major else (n, k), dtype=dt)
+        view = out if component_major else out.T  # indexed (K, n) either way
         if _direct(ct, d, n):
-            _direct_log_prob(Z, np.zeros(d), centers, prec_chol, const, out, None)
+            _direct_log_prob(Z, np.zeros(d), centers, prec_chol, const, view, None)
             return out, None
         P = prec_chol.astype(dt, copy=False)
         # Block k of the stacked product is Z @ P_k: one BLAS call for all components.
@@ -192,24 +199,31 @@ def _log_prob(
             for s in range(0, n, _STACKED_BLOCK):
                 e = min(n, s + _STACKED_BLOCK)
                 np.matmul(Z[s:e], W, out=Y[: e - s])
-                _nb().stacked_sq(Y[: e - s], b, c, k, out[s:e])
+                _nb().stacked_sq(Y[: e - s], b, c, k, view[:, s:e])
         else:
             Y = Z @ W
             Y -= b
             np.square(Y, out=Y)
             sq = Y.reshape(n, k, d).sum(axis=2)
-            np.multiply(sq, -0.5, out=out)
-            out += const.astype(dt)
+            np.multiply(sq.T if component_major else sq, -0.5, out=out)
+            out += (const[:, None] if component_major else const).astype(dt)
         return out, None
     if ct == "tied":
         P = prec_chol.astype(dt, copy=False)
         Y = Z @ P
         M = centers @ prec_chol
         # −½|y − m_k|² = y·m_k − ½|m_k|² − ½|y|²: one product for all components.
-        out = Y @ M.T.astype(dt)
-        out += (const - 0.5 * (M * M).sum(axis=1)).astype(dt)
-        np.square(Y, out=Y)
-        out -= 0.5 * Y.sum(axis=1)[:, None]
+        c = (const - 0.5 * (M * M).sum(axis=1)).astype(dt)
+        if component_major:
+            out = M.astype(dt) @ Y.T
+            out += c[:, None]
+            np.square(Y, out=Y)
+            out -= 0.5 * Y.sum(axis=1)
+        else:
+            out = Y @ M.T.astype(dt)
+            out += c
+            np.square(Y, out=Y)
+            out -= 0.5 * Y.sum(axis=1)[:, None]
         return out, None
     # diag and spherical: −½ Σ_d p_kd (z_d − c_kd)² = [z², z] @ [−½ p_k; p_k c_k] + const.
     prec = prec_chol**2
@@ -219,8 +233,13 @@ def _log_prob(
     np.square(Z, out=Q[:, :d])
     Q[:, d:] = Z
     Wd = np.concatenate([-0.5 * prec.T, (centers * prec).T]).astype(dt)
-    out = Q @ Wd
-    out += (const - 0.5 * (centers**2 * prec).sum(axis=1)).astype(dt)
+    c = (const - 0.5 * (centers**2 * prec).sum(axis=1)).astype(dt)
+    if component_major:
+        out = Wd.T @ Q.T
+        out += c[:, None]
+    else:
+        out = Q @ Wd
+        out += c
     return out, Q
 
 
@@ -316,46 +335,72 @@ def _responsibilities(
     return rw, norm
 
 
+def _responsibilities_km(
+    weighted_log_prob: NDArray[Any], w: NDArray[np.float64] | None
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[np.float64]]:
+    """As ``_responsibilities`` for a component-major (K, n) array (Numba only).
+
+    Also returns nk = Σ_i w·p(k | x_i) in float64, summed on the way.
+    """
+    wlp = weighted_log_prob
+    k, n = wlp.shape
+    top = np.empty(n, dtype=wlp.dtype)
+    _nb().colmax_subtract(wlp, top)
+    np.exp(wlp, out=wlp)
+    norm = np.empty(n, dtype=wlp.dtype)
+    nk = np.zeros(k)
+    ww = np.empty(0, dtype=wlp.dtype) if w is None else w.astype(wlp.dtype)
+    _nb().normalize_cols(wlp, ww, norm, nk)
+    return wlp, _finish_log_norm(norm, top), nk
+
+
 # -- statistics --------------------------------------------------------------------------------
 
 
 def _accumulate(
     Z: NDArray[Any],
-    rw: NDArray[Any],
+    rt: NDArray[Any],
     centers: NDArray[np.float64],
     covariance_type: str,
     w: NDArray[np.float64] | None,
     Q: NDArray[Any] | None,
+    nk: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """nk, s1, s2 from component-major responsibilities ``rt`` (K, n), or ``rw.T``.
+
+    ``nk`` may be given when the caller already summed it (in float64).
+    """
     f8 = np.float64
     n, d = Z.shape
-    k = rw.shape[1]
+    k = rt.shape[0]
     ct = covariance_type
     if _direct(ct, d, n):
-        nk, s1, s2 = np.zeros(k), np.zeros((k, d)), np.zeros((k, d, d))
+        nk0, s1, s2 = np.zeros(k), np.zeros((k, d)), np.zeros((k, d, d))
         e = np.empty(0, dtype=Z.dtype)
         C = np.ascontiguousarray(centers, dtype=Z.dtype)
-        _nb().full_stats_direct(Z, np.zeros(d, Z.dtype), rw.astype(Z.dtype), e, e, C, nk, s1, s2, e)
-        return nk, s1, s2
-    nk = rw.sum(axis=0, dtype=f8)
+        R = rt.astype(Z.dtype, copy=False)
+        _nb().full_stats_direct(Z, np.zeros(d, Z.dtype), R, e, e, C, nk0, s1, s2, e)
+        return nk0, s1, s2
+    if nk is None:
+        nk = rt.sum(axis=1, dtype=f8)
     if ct in ("diag", "spherical"):
         if Q is None:
             Q = np.empty((n, 2 * d), dtype=Z.dtype)
             np.square(Z, out=Q[:, :d])
             Q[:, d:] = Z
         # [Σ r z² | Σ r z] in one product, reusing the E-step's [z², z].
-        both = (rw.T @ Q).astype(f8, copy=False)
+        both = (rt @ Q).astype(f8, copy=False)
         return nk, both[:, d:], both[:, :d]
-    s1 = (rw.T @ Z).astype(f8, copy=False)
+    s1 = (rt @ Z).astype(f8, copy=False)
     if ct == "full":
         c = centers.astype(Z.dtype)
-        root = np.sqrt(rw)
+        root = np.sqrt(rt)
         s2 = np.empty((k, d, d))
         A = np.empty_like(Z)
         for j in range(k):
             # Σ r (z − c)(z − c)ᵀ = Aᵀ A with A = √r (z − c): one n×D temporary, reused.
             np.subtract(Z, c[j], out=A)
-            A *= root[:, j, None]
+            A *= root[j, :, None]
             s2[j] = A.T @ A
         return nk, s1, s2
     # tied
@@ -375,7 +420,7 @@ def accumulate(
     w: NDArray[np.float64] | None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """nk, s1, s2 of one chunk from weighted responsibilities ``rw`` (see GaussianStats)."""
-    return _accumulate(Z, np.ascontiguousarray(rw), centers, covariance_type, w, None)
+    return _accumulate(Z, np.ascontiguousarray(rw).T, centers, covariance_type, w, None)
 
 
 def worst_indices(
@@ -476,19 +521,19 @@ def design(X: NDArray[Any], shift: NDArray[np.float64], spherical: bool) -> NDAr
 
 
 def design_stats(
-    Q: NDArray[Any], rw: NDArray[Any], spherical: bool
+    Q: NDArray[Any], rw: NDArray[Any], spherical: bool, nk: NDArray[np.float64] | None = None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """nk, s1, s2 from ``rwᵀ Q``: Σ r z², Σ r z and nk of a chunk in one product.
 
-    For spherical only Σ_d Σ r z_d² is formed, which is all the spherical M-steps read
+    ``nk`` may be given when the caller already summed it (in float64). For spherical only Σ_d Σ r z_d² is formed, which is all the spherical M-steps read
     (they average over features); it goes in the first column of s2 and ``GaussianStats``
     spreads it evenly.
     """
     m = 1 if spherical else Q.shape[1] // 2
     d = Q.shape[1] - m - 1
     both = (rw.T @ Q).astype(np.float64, copy=False)
-    # float32 sums of many rows lose digits; the weights are summed in float64 then.
-    nk = both[:, m + d].copy() if Q.dtype == np.float64 else rw.sum(axis=0, dtype=np.float64)
+    if nk is None:  # float32 sums of many rows lose digits: the weights in float64 then
+        nk = both[:, m + d].copy() if Q.dtype == np.float64 else rw.sum(axis=0, dtype=np.float64)
     s1 = both[:, m : m + d].copy()
     if spherical:  # (np.pad would cost more than the product on small chunks)
         s2 = np.zeros((both.shape[0], d))
@@ -505,7 +550,16 @@ def _diag_estep(
     spherical = params.covariance_type == "spherical"
     W, rest = params.design_weights  # about params.shift(), which is ``shift`` here
     Q = design(X, shift, spherical)
-    wlp = Q @ W.astype(X.dtype)
+    Wt = W.T.astype(X.dtype)
+    if _numba(X.shape[0]):
+        # Component-major (K, n): the passes after the product run along rows (see
+        # ``_log_prob``), and nk comes out of them in float64.
+        wlp = Wt @ Q.T
+        if rest is not None:
+            wlp += rest.astype(X.dtype)[:, None]
+        rt, norm, nk = _responsibilities_km(wlp, w)
+        return (*design_stats(Q, rt.T, spherical, nk), norm)
+    wlp = Q @ Wt.T
     if rest is not None:
         wlp += rest.astype(X.dtype)
     rw, norm = _responsibilities(wlp, w)
@@ -529,10 +583,11 @@ def estep_stats(
         centers = np.zeros_like(params.means)
     if _direct(ct, d, n):
         # Two fused passes: log-densities minus their row maxima; exp (NumPy's SIMD); then
-        # responsibilities and all the statistics in one more pass.
+        # responsibilities and all the statistics in one more pass. Component-major (K, n),
+        # so that every loop runs along rows.
         dt = X.dtype
         const = _const(params.precisions_cholesky, ct, d, k, _log_weights(params))
-        wlp = np.empty((n, k), dtype=dt)
+        wlp = np.empty((k, n), dtype=dt)
         top = np.empty(n, dtype=dt)
         _direct_log_prob(X, shift, centers, params.precisions_cholesky, const, wlp, top)
         np.exp(wlp, out=wlp)
@@ -546,11 +601,15 @@ def estep_stats(
         nk, s1, s2, norm = _diag_estep(X, w, shift, params)
     else:
         Z = X - shift.astype(X.dtype)
-        wlp, Q = _log_prob(
-            Z, params.means - shift, params.precisions_cholesky, ct, _log_weights(params)
-        )
-        rw, norm = _responsibilities(wlp, w)
-        nk, s1, s2 = _accumulate(Z, rw, centers, ct, w, Q)
+        means, pc, lw = params.means - shift, params.precisions_cholesky, _log_weights(params)
+        if _numba(n):
+            wlp, _ = _log_prob(Z, means, pc, ct, lw, component_major=True)
+            rt, norm, nk = _responsibilities_km(wlp, w)
+            nk, s1, s2 = _accumulate(Z, rt, centers, ct, w, None, nk)
+        else:
+            wlp, Q = _log_prob(Z, means, pc, ct, lw)
+            rw, norm = _responsibilities(wlp, w)
+            nk, s1, s2 = _accumulate(Z, rw.T, centers, ct, w, Q)
     log_likelihood, weight = weighted_total(norm, w)
     worst_rows, worst_scores = _worst(X, norm, w, params.n_components)
     return GaussianStats(
@@ -622,7 +681,7 @@ def score_rows(
             resp[start:stop] = log_resp
 
     width = chunk_width(params.n_components, X.shape[1], params.covariance_type)
-    for_each_chunk(one, n, width)
+    for_each_chunk(one, n, width, X.dtype.itemsize)
     return resp, norm
 
 
@@ -639,5 +698,5 @@ def predict_rows(X: NDArray[Any], params: GaussianParams) -> NDArray[np.intp]:
         labels[start:stop] = log_weighted_prob(Z, params, shift).argmax(axis=1)
 
     width = chunk_width(params.n_components, X.shape[1], params.covariance_type)
-    for_each_chunk(one, n, width)
+    for_each_chunk(one, n, width, X.dtype.itemsize)
     return labels
