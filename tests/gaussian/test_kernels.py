@@ -6,6 +6,7 @@ Numba is installed: the fast paths must compute the same numbers as the plain on
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -182,6 +183,47 @@ def test_log_resp_and_norm_is_a_stable_logsumexp(numba_path: bool) -> None:
     assert np.all(log_resp[:, 2] == -np.inf)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_component_major_passes_equal_the_row_major_ones(dtype: Any, weighted: bool) -> None:
+    """The E-step's (K, n) passes compute what the (n, K) ones do, transposed."""
+    if not HAVE_NUMBA:  # pragma: no cover
+        pytest.skip("numba absent")
+    nb = kernels._nb()
+    rng = np.random.default_rng(8)
+    n, k = 1000, 7  # not a multiple of the 128-row blocks
+    L = (rng.normal(scale=30.0, size=(n, k)) - 500.0).astype(dtype)
+    L[:, 3] = -np.inf  # a component of weight zero
+    L[10] = -np.inf  # a row no component explains: its maximum counts as 0
+    L[11, 0] = np.nan  # NaN first: the maximum is not finite, so 0
+    L[12, 5] = np.nan  # NaN later: ignored by the maximum
+    w = rng.uniform(0.0, 2.0, size=n).astype(dtype) if weighted else np.empty(0, dtype)
+
+    rows, top = L.copy(), np.empty(n, dtype)
+    nb.rowmax_subtract(rows, top)
+    cols, top_c = np.ascontiguousarray(L.T), np.empty(n, dtype)
+    nb.colmax_subtract(cols, top_c)
+    moved, top_r = np.empty((k, n), dtype), np.empty(n, dtype)
+    nb.colmax_subtract_rows(L, moved, top_r)
+    np.testing.assert_array_equal(top_c, top)
+    np.testing.assert_array_equal(top_r, top)
+    np.testing.assert_array_equal(cols, rows.T)
+    np.testing.assert_array_equal(moved, rows.T)
+    assert top[10] == 0.0 and top[11] == 0.0 and top[12] == np.nanmax(L[12])
+
+    E = np.exp(rows)
+    norm, norm_c, nk = np.empty(n, dtype), np.empty(n, dtype), np.zeros(k)
+    nb.normalize_rows(E, top, w, norm)
+    Ec = np.ascontiguousarray(np.exp(cols))
+    nb.normalize_cols(Ec, w, norm_c, nk)
+    rtol = 1e-6 if dtype == np.float32 else 1e-15
+    np.testing.assert_allclose(norm_c, norm, rtol=rtol)
+    np.testing.assert_allclose(Ec, E.T, rtol=rtol)
+    assert norm[10] == 0.0 and np.all(Ec[:, 10] == 0.0)
+    assert nk.dtype == np.float64
+    np.testing.assert_allclose(nk, E.astype(np.float64).sum(axis=0), rtol=10 * rtol)  # NaN too
+
+
 # -- statistics --------------------------------------------------------------------------------
 
 
@@ -322,6 +364,38 @@ def test_threads_give_the_same_sums_as_one_thread(monkeypatch: pytest.MonkeyPatc
     serial = _reduce(X, params, 300)
     assert parallel.allclose(serial, rtol=1e-14, atol=1e-12)
     assert parallel.n_rows == 5000
+
+
+def test_sums_do_not_depend_on_the_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks go to the threads in runs (tasks) fixed by the row count, not the threads."""
+    rng = np.random.default_rng(24)
+    params = make_params(rng, 3, 4, "diag")
+    X = make_rows(rng, params, 9000)
+    assert len(data_mod._tasks(9000, 50)) < 180  # 180 chunks, grouped into tasks
+    got = []
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(data_mod, "n_threads", lambda t=threads: t)
+        got.append(_reduce(X, params, 50))
+    for other in got[1:]:
+        for name in ("nk", "s1", "s2"):
+            np.testing.assert_array_equal(getattr(other, name), getattr(got[0], name))
+        assert other.log_likelihood == got[0].log_likelihood
+
+
+def test_tasks_cover_the_rows_in_whole_chunks() -> None:
+    for n, step in ((1, 7), (100, 7), (10_000, 7), (10_000, 10_000), (12_345, 100)):
+        tasks = data_mod._tasks(n, step)
+        assert tasks[0][0] == 0 and tasks[-1][1] == n
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(tasks))
+        assert all((b - a) % step == 0 for a, b in tasks[:-1])
+        assert len(tasks) <= data_mod.TASKS
+
+
+def test_chunks_hold_the_same_bytes_in_any_dtype() -> None:
+    rows64 = data_mod.chunk_rows(64, 10**9)
+    assert data_mod.chunk_rows(64, 10**9, itemsize=4) == 2 * rows64
+    assert data_mod.chunk_rows(64, 100, itemsize=4) == 100  # never more than the rows
+    assert ArrayData(np.zeros((10, 2), np.float32))._itemsize == 4
 
 
 def test_for_each_chunk_visits_every_row_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -137,7 +137,7 @@ def _ordered_map(
             yield pending.popleft().result()
 
 
-#: A reduction hands its chunks to the worker threads in about this many tasks (runs of
+#: A reduction hands its chunks to the worker threads in at most this many tasks (runs of
 #: consecutive chunks), whatever the thread count. Handing over one chunk costs tens of
 #: microseconds of thread wake-ups; with one task per cache-sized chunk (300 chunks per
 #: iteration of diag, D=16, K=16, on 1M rows) two threads ran slower than one.
@@ -145,10 +145,10 @@ TASKS = 32
 
 
 def _tasks(n_samples: int, step: int) -> list[tuple[int, int]]:
-    """Row ranges of whole chunks of ``step`` rows, about ``TASKS`` of them; depends only on
-    the row count and the chunk size, so that sums do not depend on the thread count."""
+    """Row ranges of whole chunks of ``step`` rows, at most ``TASKS`` of them; depends only
+    on the row count and the chunk size, so that sums do not depend on the thread count."""
     n_chunks = -(-n_samples // step)
-    per_task = max(1, n_chunks // TASKS)
+    per_task = max(1, -(-n_chunks // TASKS))
     span = per_task * step
     return [(a, min(a + span, n_samples)) for a in range(0, n_samples, span)]
 

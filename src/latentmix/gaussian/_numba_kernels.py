@@ -20,6 +20,7 @@ import numpy as np
 __all__ = [
     "HAVE_NUMBA",
     "colmax_subtract",
+    "colmax_subtract_rows",
     "diag_design",
     "full_logprob_direct",
     "full_stats_direct",
@@ -208,6 +209,43 @@ def colmax_subtract(A: Any, top: Any) -> None:  # pragma: no cover
     for j in range(k):
         for i in range(n):
             A[j, i] -= top[i]
+
+
+@_jit
+def colmax_subtract_rows(L: Any, A: Any, top: Any) -> None:  # pragma: no cover
+    """As ``colmax_subtract``, from a row-major (n, K) ``L`` into a component-major ``A``.
+
+    The transpose goes by blocks of rows through a small buffer that stays in the L1
+    cache; written straight into ``A``, its scattered stores ran three times slower.
+    """
+    n, k = L.shape
+    dt = L.dtype
+    zero = np.zeros(1, dtype=dt)[0]
+    inf = np.full(1, np.inf, dtype=dt)[0]
+    buf = np.empty((k, _BLOCK), dtype=dt)
+    tp = np.empty(_BLOCK, dtype=dt)
+    for start in range(0, n, _BLOCK):
+        m = min(_BLOCK, n - start)
+        Lb = L[start : start + m]
+        for i in range(m):
+            for j in range(k):
+                buf[j, i] = Lb[i, j]
+        for i in range(m):
+            tp[i] = buf[0, i]
+        for j in range(1, k):
+            for i in range(m):
+                v = buf[j, i]
+                tp[i] = v if v > tp[i] else tp[i]
+        tb = top[start : start + m]
+        for i in range(m):
+            t = tp[i]
+            t = t if (t > -inf and t < inf) else zero
+            tp[i] = t
+            tb[i] = t
+        for j in range(k):
+            Ab = A[j, start : start + m]
+            for i in range(m):
+                Ab[i] = buf[j, i] - tp[i]
 
 
 @_jit_sum
