@@ -224,6 +224,34 @@ def test_component_major_passes_equal_the_row_major_ones(dtype: Any, weighted: b
     np.testing.assert_allclose(nk, E.astype(np.float64).sum(axis=0), rtol=10 * rtol)  # NaN too
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_exp_matches_numpy(dtype: Any) -> None:
+    """The E-step's own vectorising exp is within a few ulp of np.exp, 0 below its cutoff."""
+    if not HAVE_NUMBA:  # pragma: no cover
+        pytest.skip("numba absent")
+    nb = kernels._nb()
+    rng = np.random.default_rng(9)
+    x = np.concatenate([-rng.exponential(20.0, size=100), -rng.uniform(0, 1e-3, size=20)])
+    x = np.concatenate([x, [0.0, -0.0, -1e-30, -np.inf, np.nan, -80.0, -700.0, -1e4]])
+    x = x.astype(dtype)
+    m = x.shape[0]
+    row, shift = x.copy(), np.zeros(m, dtype)
+    shift[:10] = -3.0  # row − shift is what is exponentiated
+    row[:10] -= 3.0
+    cst = nb.exp_constants(dtype)
+    e2k = np.empty(m, dtype)
+    bits = e2k.view(np.int32 if dtype == np.float32 else np.int64)
+    nb._exp_shifted(row, shift, m, np.empty(m, dtype), e2k, bits, cst)
+    want = np.exp(x.astype(np.float64))
+    cutoff = cst[3]
+    normal = np.isfinite(x) & (x >= cutoff)
+    ulp = np.finfo(dtype).eps
+    np.testing.assert_allclose(row[normal], want[normal], rtol=4 * ulp)
+    assert np.all(row[np.isfinite(x) & (x < cutoff)] == 0.0)
+    assert row[x == -np.inf][0] == 0.0 and np.isnan(row[np.isnan(x)][0])
+    assert row[x == 0.0][0] == 1.0
+
+
 # -- statistics --------------------------------------------------------------------------------
 
 

@@ -9,10 +9,14 @@ Two ways to the same numbers, chosen per call:
 * matrix products (BLAS) for the log-densities and the statistics, with the elementwise
   work after each product fused into one Numba pass when Numba is installed;
 * for few features (full covariance, ``D <= DIRECT_MAX_FEATURES``) and Numba, one loop
-  that computes the log-densities (triangular factors: half the arithmetic of the dense
-  product) and one that turns them into responsibilities and adds up the statistics,
-  without the stacked (n, K·D) temporary: there the products are too small for BLAS to
-  pay off and memory traffic is the limit.
+  over blocks of rows that computes the log-densities (triangular factors: half the
+  arithmetic of the dense product), their exponentials, the responsibilities and all the
+  statistics, without any (n, K) or (n, K·D) temporary: there the products are too small
+  for BLAS to pay off and memory traffic is the limit.
+
+On the Numba path the E-step keeps its (n, K) arrays transposed, component-major (K, n),
+so that the passes over them run along rows and vectorise (twice the lanes in float32);
+prediction keeps the row-major (n, K) layout it returns.
 
 Without Numba everything runs in NumPy, slower, with the same results up to rounding.
 """
@@ -381,7 +385,7 @@ def _accumulate(
         e = np.empty(0, dtype=Z.dtype)
         C = np.ascontiguousarray(centers, dtype=Z.dtype)
         R = rt.astype(Z.dtype, copy=False)
-        _nb().full_stats_direct(Z, np.zeros(d, Z.dtype), R, e, e, C, nk0, s1, s2, e)
+        _nb().full_stats_direct(Z, np.zeros(d, Z.dtype), R, e, C, nk0, s1, s2)
         return nk0, s1, s2
     if nk is None:
         nk = rt.sum(axis=1, dtype=f8)
@@ -580,6 +584,13 @@ def _diag_estep(
     return nk, s1, s2, norm
 
 
+def _exp_scratch(dt: np.dtype[Any]) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
+    """The constants and the scratch array (with its integer view) of the fused exp."""
+    e2k = np.empty(_nb()._BLOCK, dtype=dt)
+    bits = e2k.view(np.int32 if dt == np.float32 else np.int64)
+    return _nb().exp_constants(dt), e2k, bits
+
+
 def estep_stats(
     X: NDArray[Any], w: NDArray[np.float64] | None, params: GaussianParams
 ) -> GaussianStats:
@@ -595,20 +606,31 @@ def estep_stats(
     else:
         centers = np.zeros_like(params.means)
     if _direct(ct, d, n):
-        # Two fused passes: log-densities minus their row maxima; exp (NumPy's SIMD); then
-        # responsibilities and all the statistics in one more pass. Component-major (K, n),
-        # so that every loop runs along rows.
+        # One fused pass, by blocks of rows in cache: log-densities, exponentials,
+        # responsibilities and all the statistics (see ``full_estep_direct``).
         dt = X.dtype
         const = _const(params.precisions_cholesky, ct, d, k, _log_weights(params))
-        wlp = np.empty((k, n), dtype=dt)
-        top = np.empty(n, dtype=dt)
-        _direct_log_prob(X, shift, centers, params.precisions_cholesky, const, wlp, top)
-        np.exp(wlp, out=wlp)
         nk, s1, s2 = np.zeros(k), np.zeros((k, d)), np.zeros((k, d, d))
         norm = np.empty(n, dtype=dt)
+        top = np.empty(n, dtype=dt)
         ww = np.empty(0, dtype=dt) if w is None else w.astype(dt)
-        sh, C = shift.astype(dt), centers.astype(dt)
-        _nb().full_stats_direct(X, sh, wlp, top, ww, C, nk, s1, s2, norm)
+        cst, e2k, bits = _exp_scratch(dt)
+        _nb().full_estep_direct(
+            X,
+            shift.astype(dt),
+            centers.astype(dt),
+            np.ascontiguousarray(params.precisions_cholesky, dtype=dt),
+            const.astype(dt),
+            ww,
+            cst,
+            e2k,
+            bits,
+            nk,
+            s1,
+            s2,
+            norm,
+            top,
+        )
         norm = _finish_log_norm(norm, top)
     elif ct in ("diag", "spherical"):
         nk, s1, s2, norm = _diag_estep(X, w, shift, params)

@@ -4,7 +4,14 @@ Each function does in one pass over a cache-sized chunk what NumPy would do in s
 (subtract, square, reduce; max, subtract; sum, log, divide), or, for few features, the
 whole log-density and the whole statistics accumulation without any N×K×D temporary.
 They release the GIL, so the two-thread chunk pool of ``ArrayData.reduce`` runs them on
-both cores. Exponentials stay with NumPy, whose SIMD ``exp`` beats Numba's scalar libm.
+both cores. Exponentials mostly stay with NumPy, whose SIMD ``exp`` beats Numba's scalar
+libm; the fused few-feature E-step (``full_estep_direct``) has its own exp that
+vectorises (``_exp_shifted``), so that it needs no pass over the chunk between its loops.
+
+The E-step's arrays are component-major, (K, n): every inner loop then runs over rows,
+contiguous, and vectorises, with twice the lanes in float32. Constants are made in the
+data's dtype (a float64 literal turns a float32 loop into a float64 one), and blocks of
+rows are sliced rather than indexed as ``[start + i]`` (see ``full_logprob_direct``).
 
 Everything here is optional: without Numba, ``HAVE_NUMBA`` is False and the callers use
 their NumPy formulas, which compute the same numbers.
@@ -22,6 +29,8 @@ __all__ = [
     "colmax_subtract",
     "colmax_subtract_rows",
     "diag_design",
+    "exp_constants",
+    "full_estep_direct",
     "full_logprob_direct",
     "full_stats_direct",
     "normalize_cols",
@@ -283,6 +292,233 @@ def normalize_cols(E: Any, w: Any, norm: Any, nk: Any) -> None:  # pragma: no co
         nk[j] += acc
 
 
+def _jit_exact(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """As ``_jit``, allowing fused multiply-add but no reassociation, which would undo the
+    two-constant range reduction of :func:`_exp_shifted`."""
+    if not HAVE_NUMBA:
+        return fn
+    flags = {"contract"}
+    return numba.njit(cache=True, nogil=True, boundscheck=False, fastmath=flags)(fn)  # type: ignore[no-any-return]
+
+
+def exp_constants(dtype: Any) -> Any:
+    """The constants of :func:`_exp_shifted` for ``dtype`` (float32 or float64)."""
+    if np.dtype(dtype) == np.float32:
+        # ln 2 = hi + lo with k·hi exact for the k that occur (Cody and Waite's split).
+        base = [1.4426950408889634, 0.693359375, -2.12194440e-4, -87.0, 127.0, 2.0**23]
+    else:
+        base = [1.4426950408889634, 0.6931471803691238, 1.9082149292705877e-10]
+        base += [-708.0, 1023.0, 2.0**52]
+    # Taylor coefficients 1/13!, …, 1/0!: on |r| <= ln2/2 the remainder is below 4e-18.
+    taylor = [1.0 / float(np.prod(np.arange(1.0, j + 1.0))) for j in range(13, -1, -1)]
+    return np.array(base + taylor, dtype=dtype)
+
+
+@_jit_exact
+def _exp_shifted(
+    row: Any, tp: Any, m: int, pbuf: Any, scale: Any, bits: Any, cst: Any
+) -> None:  # pragma: no cover
+    """row[i] = exp(row[i] − tp[i]) for i < m, where row − tp <= 0 (NaN stays NaN).
+
+    An exp that vectorises, so that the E-step needs no separate NumPy pass over the
+    chunk: x = k ln2 + r with |r| <= ln2/2, exp(x) = 2^k · p(r), p the Taylor polynomial
+    of degree 13 (7 in float32, whose remainder is then below its rounding), 2^k built
+    from its exponent bits in ``bits``, an integer view of ``scale`` (int64 for float64,
+    int32 for float32). ``cst`` comes from :func:`exp_constants`; ``pbuf`` is scratch.
+    Below −708 (float64) or −87 (float32) the result is 0, where NumPy gives a subnormal
+    number; elsewhere it is within a few ulp of ``np.exp``.
+    """
+    dt = row.dtype
+    log2e, ln2hi, ln2lo, lo, bias, mant = cst[0], cst[1], cst[2], cst[3], cst[4], cst[5]
+    half = np.full(1, 0.5, dtype=dt)[0]
+    zero = np.zeros(1, dtype=dt)[0]
+    if mant < 1e9:  # float32: degree 7
+        for i in range(m):
+            x = row[i] - tp[i]
+            xc = x if x > lo else lo
+            kf = np.floor(xc * log2e + half)
+            bits[i] = (kf + bias) * mant
+            r = (xc - kf * ln2hi) - kf * ln2lo
+            p = cst[12] * r + cst[13]
+            p = p * r + cst[14]
+            p = p * r + cst[15]
+            p = p * r + cst[16]
+            p = p * r + cst[17]
+            p = p * r + cst[18]
+            pbuf[i] = p * r + cst[19]
+    else:
+        for i in range(m):
+            x = row[i] - tp[i]
+            xc = x if x > lo else lo
+            kf = np.floor(xc * log2e + half)
+            bits[i] = (kf + bias) * mant
+            r = (xc - kf * ln2hi) - kf * ln2lo
+            p = cst[6] * r + cst[7]
+            p = p * r + cst[8]
+            p = p * r + cst[9]
+            p = p * r + cst[10]
+            p = p * r + cst[11]
+            p = p * r + cst[12]
+            p = p * r + cst[13]
+            p = p * r + cst[14]
+            p = p * r + cst[15]
+            p = p * r + cst[16]
+            p = p * r + cst[17]
+            p = p * r + cst[18]
+            pbuf[i] = p * r + cst[19]
+    for i in range(m):
+        x = row[i] - tp[i]
+        e = pbuf[i] * scale[i]
+        e = e if x >= lo else zero
+        row[i] = e if x == x else x
+
+
+@_jit
+def _transpose_block(Xb: Any, shift: Any, m: int, zt: Any) -> None:  # pragma: no cover
+    """zt[a, i] = Xb[i, a] − shift[a] for the m rows of a block (feature-major)."""
+    d = Xb.shape[1]
+    for i in range(m):
+        for a in range(d):
+            zt[a, i] = Xb[i, a] - shift[a]
+
+
+@_jit
+def _block_log_density(
+    zt: Any, m: int, C: Any, P: Any, const: Any, blk: Any, dk: Any, y: Any, acc: Any
+) -> None:  # pragma: no cover
+    """blk[k, i] = const[k] − ½ |(z_i − c_k) P_k|² for the m rows of a block."""
+    d = zt.shape[0]
+    kk = C.shape[0]
+    dt = zt.dtype
+    zero = np.zeros(1, dtype=dt)[0]
+    half = np.full(1, 0.5, dtype=dt)[0]
+    for k in range(kk):
+        for a in range(d):
+            c = C[k, a]
+            for i in range(m):
+                dk[a, i] = zt[a, i] - c
+        for i in range(m):
+            acc[i] = zero
+        for j in range(d):
+            for i in range(m):
+                y[i] = zero
+            for a in range(d):
+                p = P[k, a, j]
+                if p != zero:  # P_k is triangular: half the work
+                    for i in range(m):
+                        y[i] += p * dk[a, i]
+            for i in range(m):
+                acc[i] += y[i] * y[i]
+        ck = const[k]
+        for i in range(m):
+            blk[k, i] = ck - half * acc[i]
+
+
+@_jit
+def _block_max(blk: Any, m: int, tp: Any) -> None:  # pragma: no cover
+    """tp[i] = max_k blk[k, i] for i < m, 0 where that is not finite."""
+    kk = blk.shape[0]
+    dt = blk.dtype
+    zero = np.zeros(1, dtype=dt)[0]
+    inf = np.full(1, np.inf, dtype=dt)[0]
+    for i in range(m):
+        tp[i] = blk[0, i]
+    for k in range(1, kk):
+        for i in range(m):
+            v = blk[k, i]
+            tp[i] = v if v > tp[i] else tp[i]
+    for i in range(m):
+        t = tp[i]
+        tp[i] = t if (t > -inf and t < inf) else zero
+
+
+@_jit
+def _block_normalizers(
+    E: Any, m: int, w: Any, start: int, tot: Any, scale: Any
+) -> None:  # pragma: no cover
+    """tot[i] = Σ_k E[k, i] (0 if not > 0), scale[i] = w[start + i] / tot[i] (0 if not
+    > 0; 1 for w if ``w`` is empty)."""
+    kk = E.shape[0]
+    dt = E.dtype
+    zero = np.zeros(1, dtype=dt)[0]
+    one = np.ones(1, dtype=dt)[0]
+    for i in range(m):
+        tot[i] = zero
+    for k in range(kk):
+        for i in range(m):
+            tot[i] += E[k, i]
+    for i in range(m):
+        t = tot[i]
+        pos = t > zero
+        tot[i] = t if pos else zero
+        scale[i] = one / t if pos else zero
+    if w.shape[0] > 0:
+        wb = w[start : start + m]
+        for i in range(m):
+            scale[i] *= wb[i]
+
+
+@_jit_sum
+def _block_stats(
+    zt: Any,
+    R: Any,
+    scale: Any,
+    m: int,
+    C: Any,
+    nk: Any,
+    s1: Any,
+    s2: Any,
+    r: Any,
+    dv: Any,
+    rdv: Any,
+) -> None:  # pragma: no cover
+    """Add Σ r, Σ r z and Σ r (z − c_k)(z − c_k)ᵀ of a block, r = R[k] · scale, into
+    nk, s1, s2 (upper triangle). Sums run over the block in its dtype, added in float64.
+
+    Loops that store and loops that sum are kept apart: together they did not vectorise.
+    """
+    d = zt.shape[0]
+    kk = C.shape[0]
+    zero = np.zeros(1, dtype=zt.dtype)[0]
+    for k in range(kk):
+        for i in range(m):
+            r[i] = R[k, i] * scale[i]
+        t = zero
+        for i in range(m):
+            t += r[i]
+        nk[k] += t
+        rsum = t
+        for a in range(d):
+            c = C[k, a]
+            for i in range(m):
+                v = zt[a, i] - c
+                dv[a, i] = v
+                rdv[a, i] = r[i] * v
+            t = zero
+            for i in range(m):
+                t += rdv[a, i]
+            s1[k, a] += t + c * rsum  # Σ r z = Σ r (z − c) + c Σ r
+        for a in range(d):
+            for b in range(a, d):
+                t = zero
+                for i in range(m):
+                    t += rdv[a, i] * dv[b, i]
+                s2[k, a, b] += t
+
+
+@_jit
+def _mirror(s2: Any) -> None:  # pragma: no cover
+    kk, d = s2.shape[0], s2.shape[1]
+    for k in range(kk):
+        for a in range(d):
+            for b in range(a + 1, d):
+                s2[k, b, a] = s2[k, a, b]
+
+
+# Blocks are sliced, never indexed as X[start + i]: Numba cannot tell that such an index is
+# not negative, and its wraparound test kept the loops from vectorising (4-6x slower).
+
+
 @_jit
 def full_logprob_direct(
     X: Any, shift: Any, C: Any, P: Any, const: Any, out: Any, top: Any
@@ -299,155 +535,109 @@ def full_logprob_direct(
     n, d = X.shape
     kk = C.shape[0]
     dt = X.dtype
-    zero = np.zeros(1, dtype=dt)[0]
-    half = np.full(1, 0.5, dtype=dt)[0]
-    inf = np.full(1, np.inf, dtype=dt)[0]
     zt = np.empty((d, _BLOCK), dtype=dt)
     dk = np.empty((d, _BLOCK), dtype=dt)
     y = np.empty(_BLOCK, dtype=dt)
     acc = np.empty(_BLOCK, dtype=dt)
     blk = np.empty((kk, _BLOCK), dtype=dt)
-    tp = np.empty(_BLOCK, dtype=dt)
+    tp = np.zeros(_BLOCK, dtype=dt)
     want_top = top.shape[0] > 0
     for start in range(0, n, _BLOCK):
         m = min(_BLOCK, n - start)
-        Xb = X[start : start + m]
-        for i in range(m):
-            for a in range(d):
-                zt[a, i] = Xb[i, a] - shift[a]
-        for k in range(kk):
-            for a in range(d):
-                c = C[k, a]
-                for i in range(m):
-                    dk[a, i] = zt[a, i] - c
-            for i in range(m):
-                acc[i] = zero
-            for j in range(d):
-                for i in range(m):
-                    y[i] = zero
-                for a in range(d):
-                    p = P[k, a, j]
-                    if p != zero:  # P_k is triangular: half the work
-                        for i in range(m):
-                            y[i] += p * dk[a, i]
-                for i in range(m):
-                    acc[i] += y[i] * y[i]
-            ck = const[k]
-            for i in range(m):
-                blk[k, i] = ck - half * acc[i]
+        _transpose_block(X[start : start + m], shift, m, zt)
+        _block_log_density(zt, m, C, P, const, blk, dk, y, acc)
         if want_top:
-            for i in range(m):
-                tp[i] = blk[0, i]
-            for k in range(1, kk):
-                for i in range(m):
-                    v = blk[k, i]
-                    tp[i] = v if v > tp[i] else tp[i]
+            _block_max(blk, m, tp)
             tb = top[start : start + m]
             for i in range(m):
-                t = tp[i]
-                t = t if (t > -inf and t < inf) else zero
-                tp[i] = t
-                tb[i] = t
-            for k in range(kk):
-                ob = out[k, start : start + m]
-                for i in range(m):
-                    ob[i] = blk[k, i] - tp[i]
-        else:
-            for k in range(kk):
-                ob = out[k, start : start + m]
-                for i in range(m):
-                    ob[i] = blk[k, i]
+                tb[i] = tp[i]
+        for k in range(kk):
+            ob = out[k, start : start + m]
+            for i in range(m):
+                ob[i] = blk[k, i] - tp[i]
 
 
-@_jit_sum
+@_jit
 def full_stats_direct(
-    X: Any,
-    shift: Any,
-    R: Any,
-    top: Any,
-    w: Any,
-    C: Any,
-    nk: Any,
-    s1: Any,
-    s2: Any,
-    norm: Any,
+    X: Any, shift: Any, R: Any, w: Any, C: Any, nk: Any, s1: Any, s2: Any
 ) -> None:  # pragma: no cover
     """Add Σ r, Σ r z and Σ r (z − c_k)(z − c_k)ᵀ (z = x − s) of a chunk into nk, s1, s2.
 
-    ``R`` is component-major (K, n) (pass ``A.T`` for a row-major ``A``). If ``norm`` is
-    not empty, ``R`` holds exp(log π_k p_k(x) − top) and is turned into responsibilities
-    on the fly (times ``w`` unless it is empty), with log p(x) written to ``norm`` as the
-    row sum, for the caller to finish as top + log(norm), as in ``normalize_rows``;
-    otherwise ``R`` holds the (weighted) responsibilities. ``shift`` and ``C`` come in X's
-    dtype. Sums run feature-major over blocks of ``_BLOCK`` rows in X's dtype (short sums:
+    ``R`` holds the responsibilities, component-major (K, n) (pass ``A.T`` for a row-major
+    ``A``), weighted by ``w`` unless it is empty. ``shift`` and ``C`` come in X's dtype.
+    Sums run feature-major over blocks of ``_BLOCK`` rows in X's dtype (short sums:
     float32 loses nothing that matters there) and are added up in float64 across blocks.
     """
     n, d = X.shape
-    kk = C.shape[0]
     dt = X.dtype
-    zero = np.zeros(1, dtype=dt)[0]  # block sums in X's dtype, then added in float64
-    one = np.ones(1, dtype=dt)[0]
     zt = np.empty((d, _BLOCK), dtype=dt)
     dv = np.empty((d, _BLOCK), dtype=dt)
     rdv = np.empty((d, _BLOCK), dtype=dt)
     r = np.empty(_BLOCK, dtype=dt)
-    tot = np.empty(_BLOCK, dtype=dt)
     scale = np.ones(_BLOCK, dtype=dt)
-    normalize = norm.shape[0] > 0
     weighted = w.shape[0] > 0
     for start in range(0, n, _BLOCK):
         m = min(_BLOCK, n - start)
-        # Blocks are sliced, never indexed as [start + i]: Numba cannot tell that such an
-        # index is not negative, and its wraparound test kept the loops from vectorising.
-        Xb = X[start : start + m]
-        for i in range(m):
-            for a in range(d):
-                zt[a, i] = Xb[i, a] - shift[a]
-        if normalize:
+        _transpose_block(X[start : start + m], shift, m, zt)
+        if weighted:
+            wb = w[start : start + m]
             for i in range(m):
-                tot[i] = zero
-            for k in range(kk):
-                Rk = R[k, start : start + m]
-                for i in range(m):
-                    tot[i] += Rk[i]
-            nb = norm[start : start + m]
-            for i in range(m):
-                t = tot[i]
-                pos = t > zero
-                nb[i] = t if pos else zero
-                scale[i] = one / t if pos else zero
-            if weighted:
-                wb = w[start : start + m]
-                for i in range(m):
-                    scale[i] *= wb[i]
+                scale[i] = wb[i]
+        _block_stats(zt, R[:, start : start + m], scale, m, C, nk, s1, s2, r, dv, rdv)
+    _mirror(s2)
+
+
+@_jit
+def full_estep_direct(
+    X: Any,
+    shift: Any,
+    C: Any,
+    P: Any,
+    const: Any,
+    w: Any,
+    cst: Any,
+    e2k: Any,
+    bits: Any,
+    nk: Any,
+    s1: Any,
+    s2: Any,
+    norm: Any,
+    top: Any,
+) -> None:  # pragma: no cover
+    """The whole E-step of a chunk for few features, one block of rows at a time in cache.
+
+    Per block: the log-densities (as ``full_logprob_direct``), their row maxima into
+    ``top``, the exponentials (:func:`_exp_shifted`), the row sums into ``norm`` (the
+    caller finishes log p(x) = top + log(norm)), and the statistics of the responsibilities
+    (times ``w`` unless it is empty) added into nk, s1, s2, as ``full_stats_direct``.
+    Nothing of size n × K is formed, and the rows are read once. ``e2k`` is a scratch
+    array of ``_BLOCK`` numbers in X's dtype and ``bits`` its integer view, ``cst`` the
+    :func:`exp_constants` (see :func:`_exp_shifted`).
+    """
+    n, d = X.shape
+    kk = C.shape[0]
+    dt = X.dtype
+    zt = np.empty((d, _BLOCK), dtype=dt)
+    dk = np.empty((d, _BLOCK), dtype=dt)
+    rdv = np.empty((d, _BLOCK), dtype=dt)
+    y = np.empty(_BLOCK, dtype=dt)
+    acc = np.empty(_BLOCK, dtype=dt)
+    blk = np.empty((kk, _BLOCK), dtype=dt)
+    tp = np.empty(_BLOCK, dtype=dt)
+    tot = np.empty(_BLOCK, dtype=dt)
+    scale = np.empty(_BLOCK, dtype=dt)
+    for start in range(0, n, _BLOCK):
+        m = min(_BLOCK, n - start)
+        _transpose_block(X[start : start + m], shift, m, zt)
+        _block_log_density(zt, m, C, P, const, blk, dk, y, acc)
+        _block_max(blk, m, tp)
         for k in range(kk):
-            # Loops that store and loops that sum are kept apart: together they did not
-            # vectorise. Σ r z = Σ r (z − c) + c Σ r.
-            Rk = R[k, start : start + m]
-            for i in range(m):
-                r[i] = Rk[i] * scale[i]
-            t = zero
-            for i in range(m):
-                t += r[i]
-            nk[k] += t
-            rsum = t
-            for a in range(d):
-                c = C[k, a]
-                for i in range(m):
-                    v = zt[a, i] - c
-                    dv[a, i] = v
-                    rdv[a, i] = r[i] * v
-                t = zero
-                for i in range(m):
-                    t += rdv[a, i]
-                s1[k, a] += t + c * rsum
-            for a in range(d):
-                for b in range(a, d):
-                    t = zero
-                    for i in range(m):
-                        t += rdv[a, i] * dv[b, i]
-                    s2[k, a, b] += t
-    for k in range(kk):
-        for a in range(d):
-            for b in range(a + 1, d):
-                s2[k, b, a] = s2[k, a, b]
+            _exp_shifted(blk[k], tp, m, acc, e2k, bits, cst)
+        _block_normalizers(blk, m, w, start, tot, scale)
+        nb = norm[start : start + m]
+        tb = top[start : start + m]
+        for i in range(m):
+            nb[i] = tot[i]
+            tb[i] = tp[i]
+        _block_stats(zt, blk, scale, m, C, nk, s1, s2, y, dk, rdv)
+    _mirror(s2)
