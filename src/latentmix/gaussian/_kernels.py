@@ -584,11 +584,15 @@ def _diag_estep(
     return nk, s1, s2, norm
 
 
-def _exp_scratch(dt: np.dtype[Any]) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
-    """The constants and the scratch array (with its integer view) of the fused exp."""
-    e2k = np.empty(_nb()._BLOCK, dtype=dt)
-    bits = e2k.view(np.int32 if dt == np.float32 else np.int64)
-    return _nb().exp_constants(dt), e2k, bits
+_exp_constants: dict[Any, NDArray[Any]] = {}
+
+
+def _exp_cst(dt: np.dtype[Any]) -> NDArray[Any]:
+    """The constants of the fused E-step's exp for ``dt``, made once."""
+    cst = _exp_constants.get(dt)
+    if cst is None:
+        cst = _exp_constants[dt] = _nb().exp_constants(dt)
+    return cst
 
 
 def estep_stats(
@@ -614,7 +618,6 @@ def estep_stats(
         norm = np.empty(n, dtype=dt)
         top = np.empty(n, dtype=dt)
         ww = np.empty(0, dtype=dt) if w is None else w.astype(dt)
-        cst, e2k, bits = _exp_scratch(dt)
         _nb().full_estep_direct(
             X,
             shift.astype(dt),
@@ -622,9 +625,7 @@ def estep_stats(
             np.ascontiguousarray(params.precisions_cholesky, dtype=dt),
             const.astype(dt),
             ww,
-            cst,
-            e2k,
-            bits,
+            _exp_cst(dt),
             nk,
             s1,
             s2,

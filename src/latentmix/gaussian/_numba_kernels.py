@@ -6,7 +6,7 @@ whole log-density and the whole statistics accumulation without any N×K×D temp
 They release the GIL, so the two-thread chunk pool of ``ArrayData.reduce`` runs them on
 both cores. Exponentials mostly stay with NumPy, whose SIMD ``exp`` beats Numba's scalar
 libm; the fused few-feature E-step (``full_estep_direct``) has its own exp that
-vectorises (``_exp_shifted``), so that it needs no pass over the chunk between its loops.
+vectorises (``_exp_block``), so that it needs no pass over the chunk between its loops.
 
 The E-step's arrays are component-major, (K, n): every inner loop then runs over rows,
 contiguous, and vectorises, with twice the lanes in float32. Constants are made in the
@@ -307,7 +307,7 @@ def normalize_cols(E: Any, w: Any, norm: Any, nk: Any) -> None:  # pragma: no co
 
 def _jit_exact(fn: Callable[..., Any]) -> Callable[..., Any]:
     """As ``_jit``, allowing fused multiply-add but no reassociation, which would undo the
-    two-constant range reduction of :func:`_exp_shifted`."""
+    two-constant range reduction of :func:`_exp_block`."""
     if not HAVE_NUMBA:
         return fn
     flags = {"contract"}
@@ -315,75 +315,106 @@ def _jit_exact(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def exp_constants(dtype: Any) -> Any:
-    """The constants of :func:`_exp_shifted` for ``dtype`` (float32 or float64)."""
+    """The constants of :func:`_exp_block` for ``dtype`` (float32 or float64).
+
+    log2(e), ln 2 split in two (hi + lo, Cody and Waite), the cutoff below which the
+    result is 0, then the Taylor coefficients 1/j! from the highest degree down: 13 for
+    float64 (remainder below 4e-18 on |r| <= ln2/2), 7 for float32 (below its rounding).
+    """
     if np.dtype(dtype) == np.float32:
-        # ln 2 = hi + lo with k·hi exact for the k that occur (Cody and Waite's split).
-        base = [1.4426950408889634, 0.693359375, -2.12194440e-4, -87.0, 127.0, 2.0**23]
+        base, degree = [1.4426950408889634, 0.693359375, -2.12194440e-4, -87.0], 7
     else:
-        base = [1.4426950408889634, 0.6931471803691238, 1.9082149292705877e-10]
-        base += [-708.0, 1023.0, 2.0**52]
-    # Taylor coefficients 1/13!, …, 1/0!: on |r| <= ln2/2 the remainder is below 4e-18.
-    taylor = [1.0 / float(np.prod(np.arange(1.0, j + 1.0))) for j in range(13, -1, -1)]
+        base, degree = [1.4426950408889634, 0.6931471803691238, 1.9082149292705877e-10, -708.0], 13
+    taylor = [1.0 / float(np.prod(np.arange(1.0, j + 1.0))) for j in range(degree, -1, -1)]
     return np.array(base + taylor, dtype=dtype)
 
 
+if HAVE_NUMBA:  # pragma: no cover - compiled code
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def _exp2_int(typingctx: Any, kf: Any) -> Any:
+        """2^kf for an integral float kf in the normal exponent range, from its bits.
+
+        A bit cast in registers, so the loop around it still vectorises (through an
+        integer view of an array, the aliasing stores kept it scalar).
+        """
+        if kf not in (types.float32, types.float64):
+            return None
+
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            if kf == types.float32:
+                ity, bias, mant, fty = ir.IntType(32), 127, 23, ir.FloatType()
+            else:
+                ity, bias, mant, fty = ir.IntType(64), 1023, 52, ir.DoubleType()
+            k = builder.fptosi(args[0], ity)
+            e = builder.shl(builder.add(k, ir.Constant(ity, bias)), ir.Constant(ity, mant))
+            return builder.bitcast(e, fty)
+
+        return kf(kf), codegen
+
+else:  # pragma: no cover
+
+    def _exp2_int(kf: Any) -> Any:  # type: ignore[misc]
+        return np.ldexp(np.ones_like(kf), int(kf))
+
+
 @_jit_exact
-def _exp_shifted(
-    row: Any, tp: Any, m: int, pbuf: Any, scale: Any, bits: Any, cst: Any
-) -> None:  # pragma: no cover
-    """row[i] = exp(row[i] − tp[i]) for i < m, where row − tp <= 0 (NaN stays NaN).
+def _exp_block(blk: Any, tp: Any, m: int, cst: Any) -> None:  # pragma: no cover
+    """blk[k, i] = exp(blk[k, i] − tp[i]) for i < m, where blk − tp <= 0 (NaN stays NaN).
 
     An exp that vectorises, so that the E-step needs no separate NumPy pass over the
-    chunk: x = k ln2 + r with |r| <= ln2/2, exp(x) = 2^k · p(r), p the Taylor polynomial
-    of degree 13 (7 in float32, whose remainder is then below its rounding), 2^k built
-    from its exponent bits in ``bits``, an integer view of ``scale`` (int64 for float64,
-    int32 for float32). ``cst`` comes from :func:`exp_constants`; ``pbuf`` is scratch.
+    chunk: x = k ln2 + r with |r| <= ln2/2 and exp(x) = 2^k · p(r), p the Taylor polynomial
+    (see :func:`exp_constants`, which gives ``cst``), 2^k made from its exponent bits.
     Below −708 (float64) or −87 (float32) the result is 0, where NumPy gives a subnormal
     number; elsewhere it is within a few ulp of ``np.exp``.
     """
-    dt = row.dtype
-    log2e, ln2hi, ln2lo, lo, bias, mant = cst[0], cst[1], cst[2], cst[3], cst[4], cst[5]
+    dt = blk.dtype
+    log2e, ln2hi, ln2lo, lo = cst[0], cst[1], cst[2], cst[3]
     half = np.full(1, 0.5, dtype=dt)[0]
     zero = np.zeros(1, dtype=dt)[0]
-    if mant < 1e9:  # float32: degree 7
-        for i in range(m):
-            x = row[i] - tp[i]
-            xc = x if x > lo else lo
-            kf = np.floor(xc * log2e + half)
-            bits[i] = (kf + bias) * mant
-            r = (xc - kf * ln2hi) - kf * ln2lo
-            p = cst[12] * r + cst[13]
-            p = p * r + cst[14]
-            p = p * r + cst[15]
-            p = p * r + cst[16]
-            p = p * r + cst[17]
-            p = p * r + cst[18]
-            pbuf[i] = p * r + cst[19]
-    else:
-        for i in range(m):
-            x = row[i] - tp[i]
-            xc = x if x > lo else lo
-            kf = np.floor(xc * log2e + half)
-            bits[i] = (kf + bias) * mant
-            r = (xc - kf * ln2hi) - kf * ln2lo
-            p = cst[6] * r + cst[7]
-            p = p * r + cst[8]
-            p = p * r + cst[9]
-            p = p * r + cst[10]
-            p = p * r + cst[11]
-            p = p * r + cst[12]
-            p = p * r + cst[13]
-            p = p * r + cst[14]
-            p = p * r + cst[15]
-            p = p * r + cst[16]
-            p = p * r + cst[17]
-            p = p * r + cst[18]
-            pbuf[i] = p * r + cst[19]
-    for i in range(m):
-        x = row[i] - tp[i]
-        e = pbuf[i] * scale[i]
-        e = e if x >= lo else zero
-        row[i] = e if x == x else x
+    for k in range(blk.shape[0]):
+        row = blk[k]
+        if cst.shape[0] == 12:  # float32, degree 7
+            for i in range(m):
+                x = row[i] - tp[i]
+                xc = x if x > lo else lo
+                kf = np.floor(xc * log2e + half)
+                r = (xc - kf * ln2hi) - kf * ln2lo
+                p = cst[4] * r + cst[5]
+                p = p * r + cst[6]
+                p = p * r + cst[7]
+                p = p * r + cst[8]
+                p = p * r + cst[9]
+                p = p * r + cst[10]
+                p = p * r + cst[11]
+                e = p * _exp2_int(kf)  # type: ignore[call-arg]
+                e = e if x >= lo else zero
+                row[i] = e if x == x else x
+        else:  # float64, degree 13
+            for i in range(m):
+                x = row[i] - tp[i]
+                xc = x if x > lo else lo
+                kf = np.floor(xc * log2e + half)
+                r = (xc - kf * ln2hi) - kf * ln2lo
+                p = cst[4] * r + cst[5]
+                p = p * r + cst[6]
+                p = p * r + cst[7]
+                p = p * r + cst[8]
+                p = p * r + cst[9]
+                p = p * r + cst[10]
+                p = p * r + cst[11]
+                p = p * r + cst[12]
+                p = p * r + cst[13]
+                p = p * r + cst[14]
+                p = p * r + cst[15]
+                p = p * r + cst[16]
+                p = p * r + cst[17]
+                e = p * _exp2_int(kf)  # type: ignore[call-arg]
+                e = e if x >= lo else zero
+                row[i] = e if x == x else x
 
 
 @_jit
@@ -609,8 +640,6 @@ def full_estep_direct(
     const: Any,
     w: Any,
     cst: Any,
-    e2k: Any,
-    bits: Any,
     nk: Any,
     s1: Any,
     s2: Any,
@@ -620,12 +649,11 @@ def full_estep_direct(
     """The whole E-step of a chunk for few features, one block of rows at a time in cache.
 
     Per block: the log-densities (as ``full_logprob_direct``), their row maxima into
-    ``top``, the exponentials (:func:`_exp_shifted`), the row sums into ``norm`` (the
+    ``top``, the exponentials (:func:`_exp_block`), the row sums into ``norm`` (the
     caller finishes log p(x) = top + log(norm)), and the statistics of the responsibilities
     (times ``w`` unless it is empty) added into nk, s1, s2, as ``full_stats_direct``.
-    Nothing of size n × K is formed, and the rows are read once. ``e2k`` is a scratch
-    array of ``_BLOCK`` numbers in X's dtype and ``bits`` its integer view, ``cst`` the
-    :func:`exp_constants` (see :func:`_exp_shifted`).
+    Nothing of size n × K is formed, and the rows are read once. ``cst`` holds the
+    :func:`exp_constants` of X's dtype.
     """
     n, d = X.shape
     kk = C.shape[0]
@@ -644,8 +672,7 @@ def full_estep_direct(
         _transpose_block(X[start : start + m], shift, m, zt)
         _block_log_density(zt, m, C, P, const, blk, dk, y, acc)
         _block_max(blk, m, tp)
-        for k in range(kk):
-            _exp_shifted(blk[k], tp, m, acc, e2k, bits, cst)
+        _exp_block(blk, tp, m, cst)
         _block_normalizers(blk, m, w, start, tot, scale)
         nb = norm[start : start + m]
         tb = top[start : start + m]
