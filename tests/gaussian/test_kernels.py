@@ -473,6 +473,22 @@ def test_direct_path_handles_zero_weight_components(numba_path: bool) -> None:
     assert got.nk.sum() == pytest.approx(500.0)
 
 
+def test_reused_scratch_does_not_leak_into_results(numba_path: bool) -> None:
+    """The direct E-step reuses per-thread arrays; what it returns must not be them."""
+    rng = np.random.default_rng(42)
+    params = make_params(rng, 3, 2, "full")
+    X1, X2 = make_rows(rng, params, 700), make_rows(rng, params, 500) * 3.0
+    first = estep_stats(X1, None, params)
+    kept = (first.worst_scores.copy(), first.worst_rows.copy(), first.log_likelihood)
+    estep_stats(X2, None, params)  # the same scratch, other numbers
+    np.testing.assert_array_equal(first.worst_scores, kept[0])
+    np.testing.assert_array_equal(first.worst_rows, kept[1])
+    assert first.log_likelihood == kept[2]
+    a = kernels._scratch("test", (3, 4), np.dtype(np.float32))
+    b = kernels._scratch("test", 5, np.dtype(np.float32))
+    assert a.shape == (3, 4) and b.shape == (5,) and np.shares_memory(a, b)
+
+
 def test_runs_without_numba(monkeypatch: pytest.MonkeyPatch) -> None:
     """Numba is optional: blocked, the module still imports and NumPy gives the same numbers."""
     import importlib.util

@@ -24,6 +24,7 @@ Without Numba everything runs in NumPy, slower, with the same results up to roun
 from __future__ import annotations
 
 import importlib.util
+import threading
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, Protocol, TypeVar, cast
@@ -559,7 +560,8 @@ def _diag_estep(
     Wt = W.T.astype(X.dtype)
     if _numba(X.shape[0]):
         # Component-major (K, n): the passes after the product run along rows (see
-        # ``_log_prob``), and nk comes out of them in float64.
+        # ``_log_prob``), and nk comes out of them in float64. (Per-thread scratch arrays
+        # instead of new ones made this slower: 134 vs 122 ms per iteration, float64.)
         top = None
         if X.dtype == np.float32:
             # sgemm makes the row-major product Q W at twice the speed of Wᵀ Qᵀ (dgemm
@@ -585,6 +587,24 @@ def _diag_estep(
 
 
 _exp_constants: dict[Any, NDArray[Any]] = {}
+_local = threading.local()
+
+
+def _scratch(name: str, shape: int | tuple[int, ...], dt: np.dtype[Any]) -> NDArray[Any]:
+    """A per-thread C-contiguous array, reused from chunk to chunk (never returned).
+
+    Fresh chunk-sized arrays can cost page faults: for float32 chunks of 131072 rows on
+    one thread the fused E-step ran at 21.6 ms per million rows with new row-sized
+    arrays, 13.8 with reused ones. (For diag's design and products, reuse was slower.)
+    """
+    size = int(np.prod(shape))
+    bufs: dict[tuple[str, Any], NDArray[Any]] | None = getattr(_local, "bufs", None)
+    if bufs is None:
+        bufs = _local.bufs = {}
+    a = bufs.get((name, dt))
+    if a is None or a.shape[0] < size:
+        a = bufs[(name, dt)] = np.empty(size, dtype=dt)
+    return a[:size].reshape(shape)
 
 
 def _exp_cst(dt: np.dtype[Any]) -> NDArray[Any]:
@@ -615,8 +635,9 @@ def estep_stats(
         dt = X.dtype
         const = _const(params.precisions_cholesky, ct, d, k, _log_weights(params))
         nk, s1, s2 = np.zeros(k), np.zeros((k, d)), np.zeros((k, d, d))
-        norm = np.empty(n, dtype=dt)
-        top = np.empty(n, dtype=dt)
+        # Scratch: log p(x) below only feeds the sums and the worst rows (copied out).
+        norm = _scratch("norm", n, dt)
+        top = _scratch("top", n, dt)
         ww = np.empty(0, dtype=dt) if w is None else w.astype(dt)
         _nb().full_estep_direct(
             X,
