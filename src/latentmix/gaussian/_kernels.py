@@ -105,7 +105,11 @@ def chunk_width(n_components: int, n_features: int, covariance_type: str) -> int
         # Capped so that chunks keep >= 1024 rows: the M-step's per-component products
         # run over the chunk's rows and are slow when that inner dimension is short.
         return min(n_components * n_features + 2 * n_components, 256)
-    return 3 * n_components + 2 * n_features
+    # A third of the temporaries' width: three times longer chunks, which run faster now
+    # that a chunk's Python and thread hand-over cost more than cache misses (1M rows,
+    # D=16, K=16, two threads, float64: diag 110 -> 90 ms, spherical 115-145 -> 100-120,
+    # tied 197 -> 157; float32 about as much).
+    return max((3 * n_components + 2 * n_features) // 3, 1)
 
 
 # -- log-densities ---------------------------------------------------------------------------
