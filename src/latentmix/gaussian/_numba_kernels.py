@@ -49,7 +49,9 @@ except ImportError:  # pragma: no cover
     HAVE_NUMBA = False
 
 
-#: Rows per block inside the loops: a block's working set stays in the L1 cache.
+#: Rows per block inside the loops: a block's working set stays in the L1 cache. The
+#: few-feature kernels take blocks of the same bytes, 256 rows in float32, whose loops are
+#: then as long in vectors (D=16, K=16, one thread: 400-460 -> 290-300 ms per 1M rows).
 _BLOCK = 128
 
 
@@ -579,15 +581,16 @@ def full_logprob_direct(
     n, d = X.shape
     kk = C.shape[0]
     dt = X.dtype
-    zt = np.empty((d, _BLOCK), dtype=dt)
-    dk = np.empty((d, _BLOCK), dtype=dt)
-    y = np.empty(_BLOCK, dtype=dt)
-    acc = np.empty(_BLOCK, dtype=dt)
-    blk = np.empty((kk, _BLOCK), dtype=dt)
-    tp = np.zeros(_BLOCK, dtype=dt)
+    bs = _BLOCK * 8 // X.itemsize  # the same bytes per block: 256 float32 rows
+    zt = np.empty((d, bs), dtype=dt)
+    dk = np.empty((d, bs), dtype=dt)
+    y = np.empty(bs, dtype=dt)
+    acc = np.empty(bs, dtype=dt)
+    blk = np.empty((kk, bs), dtype=dt)
+    tp = np.zeros(bs, dtype=dt)
     want_top = top.shape[0] > 0
-    for start in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - start)
+    for start in range(0, n, bs):
+        m = min(bs, n - start)
         _transpose_block(X[start : start + m], shift, m, zt)
         _block_log_density(zt, m, C, P, const, blk, dk, y, acc)
         if want_top:
@@ -609,19 +612,20 @@ def full_stats_direct(
 
     ``R`` holds the responsibilities, component-major (K, n) (pass ``A.T`` for a row-major
     ``A``), weighted by ``w`` unless it is empty. ``shift`` and ``C`` come in X's dtype.
-    Sums run feature-major over blocks of ``_BLOCK`` rows in X's dtype (short sums:
+    Sums run feature-major over blocks of rows in X's dtype (short sums:
     float32 loses nothing that matters there) and are added up in float64 across blocks.
     """
     n, d = X.shape
     dt = X.dtype
-    zt = np.empty((d, _BLOCK), dtype=dt)
-    dv = np.empty((d, _BLOCK), dtype=dt)
-    rdv = np.empty((d, _BLOCK), dtype=dt)
-    r = np.empty(_BLOCK, dtype=dt)
-    scale = np.ones(_BLOCK, dtype=dt)
+    bs = _BLOCK * 8 // X.itemsize  # the same bytes per block: 256 float32 rows
+    zt = np.empty((d, bs), dtype=dt)
+    dv = np.empty((d, bs), dtype=dt)
+    rdv = np.empty((d, bs), dtype=dt)
+    r = np.empty(bs, dtype=dt)
+    scale = np.ones(bs, dtype=dt)
     weighted = w.shape[0] > 0
-    for start in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - start)
+    for start in range(0, n, bs):
+        m = min(bs, n - start)
         _transpose_block(X[start : start + m], shift, m, zt)
         if weighted:
             wb = w[start : start + m]
@@ -658,17 +662,18 @@ def full_estep_direct(
     n, d = X.shape
     kk = C.shape[0]
     dt = X.dtype
-    zt = np.empty((d, _BLOCK), dtype=dt)
-    dk = np.empty((d, _BLOCK), dtype=dt)
-    rdv = np.empty((d, _BLOCK), dtype=dt)
-    y = np.empty(_BLOCK, dtype=dt)
-    acc = np.empty(_BLOCK, dtype=dt)
-    blk = np.empty((kk, _BLOCK), dtype=dt)
-    tp = np.empty(_BLOCK, dtype=dt)
-    tot = np.empty(_BLOCK, dtype=dt)
-    scale = np.empty(_BLOCK, dtype=dt)
-    for start in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - start)
+    bs = _BLOCK * 8 // X.itemsize  # the same bytes per block: 256 float32 rows
+    zt = np.empty((d, bs), dtype=dt)
+    dk = np.empty((d, bs), dtype=dt)
+    rdv = np.empty((d, bs), dtype=dt)
+    y = np.empty(bs, dtype=dt)
+    acc = np.empty(bs, dtype=dt)
+    blk = np.empty((kk, bs), dtype=dt)
+    tp = np.empty(bs, dtype=dt)
+    tot = np.empty(bs, dtype=dt)
+    scale = np.empty(bs, dtype=dt)
+    for start in range(0, n, bs):
+        m = min(bs, n - start)
         _transpose_block(X[start : start + m], shift, m, zt)
         _block_log_density(zt, m, C, P, const, blk, dk, y, acc)
         _block_max(blk, m, tp)
