@@ -363,6 +363,30 @@ else:  # pragma: no cover
         return np.ldexp(np.ones_like(kf), int(kf))
 
 
+def _inline(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """As ``_jit_exact``, inlined into its callers by Numba (so their loops vectorise)."""
+    if not HAVE_NUMBA:
+        return fn
+    flags = {"contract"}
+    return numba.njit(inline="always", cache=True, fastmath=flags)(fn)  # type: ignore[no-any-return]
+
+
+@_inline
+def _exp_reduce(x: Any, cst: Any, half: Any) -> Any:  # pragma: no cover
+    """(r, k) with x = k ln2 + r, |r| <= ln2/2, x clamped below at the cutoff."""
+    xc = x if x > cst[3] else cst[3]
+    kf = np.floor(xc * cst[0] + half)
+    return (xc - kf * cst[1]) - kf * cst[2], kf
+
+
+@_inline
+def _exp_finish(x: Any, p: Any, kf: Any, lo: Any, zero: Any) -> Any:  # pragma: no cover
+    """p(r) · 2^k, 0 below the cutoff, NaN kept."""
+    e = p * _exp2_int(kf)  # type: ignore[call-arg]
+    e = e if x >= lo else zero
+    return e if x == x else x
+
+
 @_jit_exact
 def _exp_block(blk: Any, tp: Any, m: int, cst: Any) -> None:  # pragma: no cover
     """blk[k, i] = exp(blk[k, i] − tp[i]) for i < m, where blk − tp <= 0 (NaN stays NaN).
@@ -374,49 +398,27 @@ def _exp_block(blk: Any, tp: Any, m: int, cst: Any) -> None:  # pragma: no cover
     number; elsewhere it is within a few ulp of ``np.exp``.
     """
     dt = blk.dtype
-    log2e, ln2hi, ln2lo, lo = cst[0], cst[1], cst[2], cst[3]
+    lo = cst[3]
     half = np.full(1, 0.5, dtype=dt)[0]
     zero = np.zeros(1, dtype=dt)[0]
     for k in range(blk.shape[0]):
         row = blk[k]
-        if cst.shape[0] == 12:  # float32, degree 7
+        if cst.shape[0] == 12:  # float32: degree 7
             for i in range(m):
                 x = row[i] - tp[i]
-                xc = x if x > lo else lo
-                kf = np.floor(xc * log2e + half)
-                r = (xc - kf * ln2hi) - kf * ln2lo
+                r, kf = _exp_reduce(x, cst, half)
                 p = cst[4] * r + cst[5]
-                p = p * r + cst[6]
-                p = p * r + cst[7]
-                p = p * r + cst[8]
-                p = p * r + cst[9]
-                p = p * r + cst[10]
-                p = p * r + cst[11]
-                e = p * _exp2_int(kf)  # type: ignore[call-arg]
-                e = e if x >= lo else zero
-                row[i] = e if x == x else x
-        else:  # float64, degree 13
+                for c in (6, 7, 8, 9, 10, 11):  # unrolled: a tuple of constants
+                    p = p * r + cst[c]
+                row[i] = _exp_finish(x, p, kf, lo, zero)
+        else:  # float64: degree 13
             for i in range(m):
                 x = row[i] - tp[i]
-                xc = x if x > lo else lo
-                kf = np.floor(xc * log2e + half)
-                r = (xc - kf * ln2hi) - kf * ln2lo
+                r, kf = _exp_reduce(x, cst, half)
                 p = cst[4] * r + cst[5]
-                p = p * r + cst[6]
-                p = p * r + cst[7]
-                p = p * r + cst[8]
-                p = p * r + cst[9]
-                p = p * r + cst[10]
-                p = p * r + cst[11]
-                p = p * r + cst[12]
-                p = p * r + cst[13]
-                p = p * r + cst[14]
-                p = p * r + cst[15]
-                p = p * r + cst[16]
-                p = p * r + cst[17]
-                e = p * _exp2_int(kf)  # type: ignore[call-arg]
-                e = e if x >= lo else zero
-                row[i] = e if x == x else x
+                for c in (6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17):
+                    p = p * r + cst[c]
+                row[i] = _exp_finish(x, p, kf, lo, zero)
 
 
 @_jit
