@@ -19,6 +19,7 @@ their NumPy formulas, which compute the same numbers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -219,17 +220,7 @@ def colmax_subtract(A: Any, top: Any) -> None:  # pragma: no cover
     version compares K scattered numbers per row, at the same cost in both).
     """
     k, n = A.shape
-    zero = np.zeros(1, dtype=top.dtype)[0]
-    inf = np.full(1, np.inf, dtype=top.dtype)[0]
-    for i in range(n):
-        top[i] = A[0, i]
-    for j in range(1, k):
-        for i in range(n):
-            v = A[j, i]
-            top[i] = v if v > top[i] else top[i]
-    for i in range(n):
-        t = top[i]
-        top[i] = t if (t > -inf and t < inf) else zero
+    _block_max(A, n, top)
     for j in range(k):
         for i in range(n):
             A[j, i] -= top[i]
@@ -244,8 +235,6 @@ def colmax_subtract_rows(L: Any, A: Any, top: Any) -> None:  # pragma: no cover
     """
     n, k = L.shape
     dt = L.dtype
-    zero = np.zeros(1, dtype=dt)[0]
-    inf = np.full(1, np.inf, dtype=dt)[0]
     buf = np.empty((k, _BLOCK), dtype=dt)
     tp = np.empty(_BLOCK, dtype=dt)
     for start in range(0, n, _BLOCK):
@@ -254,18 +243,10 @@ def colmax_subtract_rows(L: Any, A: Any, top: Any) -> None:  # pragma: no cover
         for i in range(m):
             for j in range(k):
                 buf[j, i] = Lb[i, j]
-        for i in range(m):
-            tp[i] = buf[0, i]
-        for j in range(1, k):
-            for i in range(m):
-                v = buf[j, i]
-                tp[i] = v if v > tp[i] else tp[i]
+        _block_max(buf, m, tp)
         tb = top[start : start + m]
         for i in range(m):
-            t = tp[i]
-            t = t if (t > -inf and t < inf) else zero
-            tp[i] = t
-            tb[i] = t
+            tb[i] = tp[i]
         for j in range(k):
             Ab = A[j, start : start + m]
             for i in range(m):
@@ -281,22 +262,8 @@ def normalize_cols(E: Any, w: Any, norm: Any, nk: Any) -> None:  # pragma: no co
     of their own: a loop that both stores and sums did not vectorise (4× slower).
     """
     k, n = E.shape
-    dt = E.dtype
-    zero = np.zeros(1, dtype=dt)[0]
-    one = np.ones(1, dtype=dt)[0]
-    weighted = w.shape[0] > 0
-    for i in range(n):
-        norm[i] = zero
-    for j in range(k):
-        for i in range(n):
-            norm[i] += E[j, i]
-    scale = np.empty(n, dtype=dt)
-    for i in range(n):
-        t = norm[i]
-        pos = t > zero
-        norm[i] = t if pos else zero
-        sc = one / t if pos else zero
-        scale[i] = sc * w[i] if weighted else sc
+    scale = np.empty(n, dtype=E.dtype)
+    _block_normalizers(E, n, w, 0, norm, scale)
     for j in range(k):
         for i in range(n):
             E[j, i] *= scale[i]
@@ -327,7 +294,7 @@ def exp_constants(dtype: Any) -> Any:
         base, degree = [1.4426950408889634, 0.693359375, -2.12194440e-4, -87.0], 7
     else:
         base, degree = [1.4426950408889634, 0.6931471803691238, 1.9082149292705877e-10, -708.0], 13
-    taylor = [1.0 / float(np.prod(np.arange(1.0, j + 1.0))) for j in range(degree, -1, -1)]
+    taylor = [1.0 / math.factorial(j) for j in range(degree, -1, -1)]
     return np.array(base + taylor, dtype=dtype)
 
 
