@@ -172,6 +172,20 @@ def test_float32_keeps_its_dtype_and_precision(numba_path: bool, ct: str, d: int
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3 * d)
 
 
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+@pytest.mark.parametrize("d", N_FEATURES)
+def test_component_major_log_prob_is_the_transpose(numba_path: bool, ct: str, d: int) -> None:
+    rng = np.random.default_rng(4)
+    params = make_params(rng, 3, d, ct)
+    X = make_rows(rng, params, 300)
+    shift = params.shift()
+    args = (X - shift, params.means - shift, params.precisions_cholesky, ct, np.log(params.weights))
+    rows = kernels._log_prob(*args)[0]
+    cols = kernels._log_prob(*args, component_major=True)[0]
+    assert cols.shape == (3, 300) and cols.flags.c_contiguous
+    np.testing.assert_allclose(cols, rows.T, rtol=1e-12, atol=1e-10)
+
+
 def test_log_resp_and_norm_is_a_stable_logsumexp(numba_path: bool) -> None:
     rng = np.random.default_rng(3)
     wlp = rng.normal(scale=50.0, size=(200, 5)) - 1e4

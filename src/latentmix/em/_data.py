@@ -215,13 +215,6 @@ class ArrayData(DataSource):
         self.dtype = X.dtype
         self._itemsize = int(X.dtype.itemsize)
 
-    def chunks(self, width: int = 1) -> Iterator[tuple[NDArray[Any], NDArray[np.float64] | None]]:
-        step = self.chunk_size or chunk_rows(width, self.n_samples, itemsize=self._itemsize)
-        for start in range(0, self.n_samples, step):
-            stop = min(start + step, self.n_samples)
-            w = None if self.sample_weight is None else self.sample_weight[start:stop]
-            yield self.X[start:stop], w
-
     def reduce(
         self,
         fn: Callable[[NDArray[Any], NDArray[np.float64] | None], S],

@@ -137,8 +137,8 @@ class ChunkedData(DataSource):
                     f"sample_weight has shape {w.shape}, expected ({X.shape[0]},) for {path}."
                 )
         n = int(X.shape[0])
-        itemsize = 4 if X.dtype == np.float32 else 8  # the dtype the chunks are computed in
-        step = int(chunk_size or chunk_rows(width, n, itemsize=itemsize))
+        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+        step = int(chunk_size or chunk_rows(width, n, itemsize=dtype.itemsize))
 
         def factory() -> Iterator[Chunk]:
             for start in range(0, n, step):
@@ -151,7 +151,6 @@ class ChunkedData(DataSource):
         total = float(n) if w is None else float(np.sum(w, dtype=np.float64))
         if w is not None and (not np.isfinite(total) or np.any(np.asarray(w) < 0)):
             raise ValueError("sample_weight must be finite and non-negative.")
-        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         if X.dtype != dtype:
             base = factory
 

@@ -181,8 +181,9 @@ def _log_prob(
 
     ``component_major`` gives the transpose, shape (K, n), C-contiguous, which is the
     layout the E-step's Numba passes want: their loops then run over rows, contiguous,
-    and vectorise (twice the lanes in float32). Also returns, for diag and spherical, the
-    (n, 2D) array [z², z] that the statistics reuse (None otherwise).
+    and vectorise (twice the lanes in float32). The full (Numba) and tied paths make it
+    directly; the others transpose. Also returns, for diag and spherical, the (n, 2D)
+    array [z², z] that the statistics reuse (None otherwise).
     """
     dt = Z.dtype
     n, d = Z.shape
@@ -214,8 +215,9 @@ def _log_prob(
             Y -= b
             np.square(Y, out=Y)
             sq = Y.reshape(n, k, d).sum(axis=2)
-            np.multiply(sq.T if component_major else sq, -0.5, out=out)
-            out += (const[:, None] if component_major else const).astype(dt)
+            rows = view.T  # ``out`` indexed (n, K), whichever layout it has
+            np.multiply(sq, -0.5, out=rows)
+            rows += const.astype(dt)
         return out, None
     if ct == "tied":
         P = prec_chol.astype(dt, copy=False)
@@ -242,14 +244,9 @@ def _log_prob(
     np.square(Z, out=Q[:, :d])
     Q[:, d:] = Z
     Wd = np.concatenate([-0.5 * prec.T, (centers * prec).T]).astype(dt)
-    c = (const - 0.5 * (centers**2 * prec).sum(axis=1)).astype(dt)
-    if component_major:
-        out = Wd.T @ Q.T
-        out += c[:, None]
-    else:
-        out = Q @ Wd
-        out += c
-    return out, Q
+    out = Q @ Wd
+    out += (const - 0.5 * (centers**2 * prec).sum(axis=1)).astype(dt)
+    return (np.ascontiguousarray(out.T) if component_major else out), Q
 
 
 def log_gaussian_prob(
@@ -536,9 +533,9 @@ def design_stats(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """nk, s1, s2 from ``rwᵀ Q``: Σ r z², Σ r z and nk of a chunk in one product.
 
-    ``nk`` may be given when the caller already summed it (in float64). For spherical only Σ_d Σ r z_d² is formed, which is all the spherical M-steps read
-    (they average over features); it goes in the first column of s2 and ``GaussianStats``
-    spreads it evenly.
+    ``nk`` may be given when the caller already summed it (in float64). For spherical only
+    Σ_d Σ r z_d² is formed, which is all the spherical M-steps read (they average over
+    features); it goes in the first column of s2 and ``GaussianStats`` spreads it evenly.
     """
     m = 1 if spherical else Q.shape[1] // 2
     d = Q.shape[1] - m - 1
