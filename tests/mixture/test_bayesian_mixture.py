@@ -172,6 +172,20 @@ def test_seed_statistics_equal_a_pass_over_every_row(ct: str, weighted: bool) ->
     assert short.n_rows == n
 
 
+def _few_iterations(
+    X: np.ndarray, ct: str, weighted: bool, *, seed: int, max_iter: int
+) -> tuple[np.ndarray | None, Any]:
+    """Sample weights (or None) and the variational parameters after a few iterations."""
+    w = np.random.RandomState(seed).uniform(0.0, 3.0, size=X.shape[0]) if weighted else None
+    bgm = BayesianGaussianMixture(
+        n_components=5, covariance_type=ct, init_params="random_from_data", max_iter=max_iter
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        bgm.set_params(random_state=seed).fit(X, sample_weight=w)
+    return w, bgm._vb_params()
+
+
 @pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="needs Numba")
 @pytest.mark.parametrize("ct", COVARIANCE_TYPES)
 @pytest.mark.parametrize("weighted", [False, True])
@@ -180,14 +194,7 @@ def test_fused_and_numpy_estep_agree(
 ) -> None:
     """The same chunk through the Numba kernels and through the NumPy formulas."""
     X = blobs(14, n=1000, d=3)
-    w = np.random.RandomState(14).uniform(0.0, 3.0, size=X.shape[0]) if weighted else None
-    bgm = BayesianGaussianMixture(
-        n_components=5, covariance_type=ct, init_params="random_from_data", max_iter=3
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        bgm.set_params(random_state=14).fit(X, sample_weight=w)
-    params = bgm._vb_params()
+    w, params = _few_iterations(X, ct, weighted, seed=14, max_iter=3)
     fused = vb_estep_stats(X, w, params)
     monkeypatch.setattr(kernels, "USE_NUMBA", False)
     plain = vb_estep_stats(X, w, params)
@@ -199,14 +206,7 @@ def test_fused_and_numpy_estep_agree(
 def test_entropy_term_equals_the_naive_sum(ct: str, weighted: bool) -> None:
     """Σ w Σ_k r log r of the E-step against log-sum-exp responsibilities (scipy)."""
     X = blobs(15, n=1000, d=3, spread=2.0)  # overlapping: many rows split between components
-    w = np.random.RandomState(15).uniform(0.0, 3.0, size=X.shape[0]) if weighted else None
-    bgm = BayesianGaussianMixture(
-        n_components=5, covariance_type=ct, init_params="random_from_data", max_iter=2
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        bgm.set_params(random_state=15).fit(X, sample_weight=w)
-    params = bgm._vb_params()
+    w, params = _few_iterations(X, ct, weighted, seed=15, max_iter=2)
     shift = params.shift()
     wlp = weighted_log_prob(X - shift, params, shift)
     log_resp = wlp - logsumexp(wlp, axis=1)[:, None]
