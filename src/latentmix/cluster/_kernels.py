@@ -118,8 +118,10 @@ if HAVE_NUMBA:
 
 
 if HAVE_NUMBA:
-
-    @njit(cache=True, nogil=True, fastmath=True)
+    # No fastmath: its loops vectorise without it (they run along rows, no reductions),
+    # and with it the exact distance below came out 8e-28 instead of 0 for a row on its
+    # center, depending on where the row lay in the chunk.
+    @njit(cache=True, nogil=True)
     def _lloyd_wide(
         X, w, has_w, shift, centers, neg2_c, cc_shift, n_top, want_labels, labels, min_dist
     ):  # type: ignore[no-untyped-def]
@@ -184,7 +186,7 @@ if HAVE_NUMBA:
                     cr = centers[b]
                     dist = 0.0  # exact, where the distance is kept
                     for f in range(d):
-                        diff = xr[f] - shift[f] - cr[f]
+                        diff = (xr[f] - shift[f]) - cr[f]
                         dist += diff * diff
                 inertia += wi * dist
                 if want_labels:
