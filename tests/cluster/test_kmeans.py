@@ -213,6 +213,48 @@ def test_cluster_major_kernel_equals_row_major(weighted: bool, want_labels: bool
         assert abs(wide.inertia - rows.inertia) <= 1e-13 * scale
 
 
+@pytest.mark.skipif(not kernels_module.HAVE_NUMBA, reason="numba is not installed")
+@pytest.mark.parametrize("shape", [(16, 16), (19, 21), (8, 8), (3, 9), (17, 5), (2, 40)])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("wide", [False, True])
+def test_numba_kernels_equal_numpy_kernel(shape: tuple, weighted: bool, wide: bool) -> None:
+    # Sizes around the 8-lane steps of the row-major kernel (its vector part and scalar
+    # remainder over features and clusters). Small integers everywhere make every
+    # product exact in any summation order, so the many exact ties (and two duplicated
+    # centers) must go to the first center, as NumPy's argmin (and scikit-learn) decide.
+    d, k = shape
+    rng = np.random.RandomState(d * 100 + k)
+    X = rng.randint(-4, 5, size=(700, d)).astype(float) + 30.0
+    w = rng.uniform(0.1, 3.0, size=len(X)) if weighted else None
+    shift = np.full(d, 30.0)
+    C = rng.randint(-3, 4, size=(k, d)).astype(float)
+    if k > 6:
+        C[k - 1] = C[1]  # a tie across 8-lane steps when k > 9, within one otherwise
+        C[5] = C[2]
+        X[:20] = C[2] + shift  # rows exactly on the duplicated center
+    kw = {"n_top": k - 1, "want_labels": True}
+    ref = kernels_module.assign_chunk(X, w, shift, C, use_numba=False, **kw)
+    saved = kernels_module.WIDE_MIN_K
+    kernels_module.WIDE_MIN_K = 1 if wide else 1 << 30
+    try:
+        got = kernels_module.assign_chunk(X, w, shift, C, use_numba=True, **kw)
+    finally:
+        kernels_module.WIDE_MIN_K = saved
+    assert got.labels is not None and ref.labels is not None
+    np.testing.assert_array_equal(got.labels, ref.labels)
+    if k > 6:
+        assert not np.any(got.labels == 5) and not np.any(got.labels == k - 1)
+        assert np.all(got.labels[:20] == 2) and np.all(got.min_dist[:20] == 0.0)
+    np.testing.assert_allclose(got.sums, ref.sums, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(got.weights, ref.weights, rtol=1e-13)
+    np.testing.assert_allclose(got.min_dist, ref.min_dist, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(got.inertia, ref.inertia, rtol=1e-12)
+    # The farthest distances agree; which of equally far rows are kept may differ.
+    np.testing.assert_allclose(np.sort(got.top_dist), np.sort(ref.top_dist), rtol=1e-12)
+    np.testing.assert_array_equal(got.min_dist[got.top_rows], got.top_dist)
+    np.testing.assert_array_equal(got.labels[got.top_rows], got.top_labels)
+
+
 def test_float32_input_keeps_dtype() -> None:
     X = _dataset("blobs").astype(np.float32)
     km = KMeans(6, random_state=0).fit(X)

@@ -66,14 +66,121 @@ WIDE_MIN_K = 32
 WIDE_MAX_D = 128
 
 if HAVE_NUMBA:
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic as _typed_intrinsic
 
-    @njit(cache=True, nogil=True, fastmath=True)
-    def _lloyd_blas(
+    intrinsic: Any = _typed_intrinsic  # its typing context is not an argument at call sites
+
+    # Eight float64 lanes, written out in LLVM IR. Numba's loops over one row's K
+    # products or D features stayed scalar: with a runtime length of 16, LLVM's vector
+    # body (8 lanes x 4) never ran and the scalar remainder did all the work. An AVX-512
+    # machine runs each as one instruction; LLVM splits them into halves elsewhere.
+    _LANES = 8
+    _VEC = ir.VectorType(ir.DoubleType(), _LANES)
+    _I32 = ir.IntType(32)
+
+    def _is_f64_array(a: Any) -> bool:
+        return isinstance(a, types.Array) and a.dtype == types.float64 and a.ndim == 1
+
+    def _load8(context: Any, builder: Any, arrty: Any, arr: Any, idx: Any) -> tuple[Any, Any]:
+        """The 8 doubles of a 1-D array from ``idx`` on, and their address."""
+        data = context.make_array(arrty)(context, builder, arr).data
+        ptr = builder.bitcast(builder.gep(data, [idx]), _VEC.as_pointer())
+        return builder.load(ptr, align=8), ptr
+
+    def _splat(builder: Any, x: Any) -> Any:
+        v = builder.insert_element(ir.Constant(_VEC, ir.Undefined), x, ir.Constant(_I32, 0))
+        mask = ir.Constant(ir.VectorType(_I32, _LANES), [0] * _LANES)
+        return builder.shuffle_vector(v, ir.Constant(_VEC, ir.Undefined), mask)
+
+    def _fold(builder: Any, v: Any, combine: Any) -> Any:
+        """Lane 0 of a fixed pairwise tree over the 8 lanes (4+4, 2+2, 1+1)."""
+        n = _LANES // 2
+        while n >= 1:
+            lo = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, n), list(range(n))))
+            hi = builder.shuffle_vector(
+                v, v, ir.Constant(ir.VectorType(_I32, n), list(range(n, 2 * n)))
+            )
+            v = combine(lo, hi)
+            n //= 2
+        return builder.extract_element(v, ir.Constant(_I32, 0))
+
+    @intrinsic
+    def _min8(typingctx: Any, g: Any, gi: Any, c: Any, ci: Any) -> Any:
+        """(min, first lane where it is) of ``g[gi:gi+8] + c[ci:ci+8]``."""
+        if not (_is_f64_array(g) and _is_f64_array(c)):
+            return None
+        rtype = types.Tuple((types.float64, types.intp))
+
+        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+            s = builder.fadd(
+                _load8(context, builder, sig.args[0], args[0], args[1])[0],
+                _load8(context, builder, sig.args[2], args[2], args[3])[0],
+            )
+            # A select tree, not llvm.vector.reduce.fmin (whose NaN rules cost 3x here).
+            mn = _fold(
+                builder, s, lambda a, b: builder.select(builder.fcmp_ordered("<", b, a), b, a)
+            )
+            hits = builder.bitcast(
+                builder.fcmp_ordered("==", s, _splat(builder, mn)), ir.IntType(8)
+            )
+            cttz = cgutils.get_or_insert_function(
+                builder.module,
+                ir.FunctionType(ir.IntType(8), [ir.IntType(8), ir.IntType(1)]),
+                "llvm.cttz.i8",
+            )
+            lane = builder.zext(
+                builder.call(cttz, [hits, ir.Constant(ir.IntType(1), 1)]), ir.IntType(64)
+            )
+            return context.make_tuple(builder, rtype, [mn, lane])
+
+        return rtype(g, gi, c, ci), codegen
+
+    @intrinsic
+    def _axpy8(typingctx: Any, dst: Any, di: Any, x: Any, xi: Any, sh: Any, w: Any) -> Any:
+        """``dst[di:di+8] += w * (x[xi:xi+8] − sh[0:8])`` (``sh`` a view at the lanes)."""
+        if not (_is_f64_array(dst) and _is_f64_array(x) and _is_f64_array(sh)):
+            return None
+
+        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+            zero = context.get_constant(types.intp, 0)
+            acc, ptr = _load8(context, builder, sig.args[0], args[0], args[1])
+            xv = _load8(context, builder, sig.args[2], args[2], args[3])[0]
+            sv = _load8(context, builder, sig.args[4], args[4], zero)[0]
+            step = builder.fmul(_splat(builder, args[5]), builder.fsub(xv, sv))
+            builder.store(builder.fadd(acc, step), ptr, align=8)
+            return context.get_dummy_value()
+
+        return types.none(dst, di, x, xi, sh, w), codegen
+
+    @intrinsic
+    def _sqdist8(typingctx: Any, x: Any, xi: Any, sh: Any, c: Any, ci: Any) -> Any:
+        """``Σ ((x[xi:xi+8] − sh[0:8]) − c[ci:ci+8])²``, summed in a fixed pairwise tree."""
+        if not (_is_f64_array(x) and _is_f64_array(sh) and _is_f64_array(c)):
+            return None
+
+        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+            zero = context.get_constant(types.intp, 0)
+            xv = _load8(context, builder, sig.args[0], args[0], args[1])[0]
+            sv = _load8(context, builder, sig.args[2], args[2], zero)[0]
+            cv = _load8(context, builder, sig.args[3], args[3], args[4])[0]
+            e = builder.fsub(builder.fsub(xv, sv), cv)
+            return _fold(builder, builder.fmul(e, e), builder.fadd)
+
+        return types.float64(x, xi, sh, c, ci), codegen
+
+    @njit(cache=True, nogil=True)
+    def _lloyd_rows(
         X, w, has_w, shift, centers, neg2_ct, cc_shift, n_top, want_labels, labels, min_dist
     ):  # type: ignore[no-untyped-def]
-        # ``cc_shift`` is ‖c‖² + 2 s·c (the fold in the module docstring).
+        # ``cc_shift`` is ‖c‖² + 2 s·c (the fold in the module docstring). Arrays are
+        # walked flat, in 8-lane steps (_min8, _axpy8, _sqdist8) and a scalar remainder.
         n, d = X.shape
         k = centers.shape[0]
+        k8 = k - k % _LANES
+        d8 = d - d % _LANES
         sums = np.zeros((k, d))
         weights = np.zeros(k)
         inertia = 0.0
@@ -81,39 +188,68 @@ if HAVE_NUMBA:
         top_i = np.full(max(n_top, 1), -1, dtype=np.intp)
         top_l = np.full(max(n_top, 1), -1, dtype=np.intp)
         g = np.empty((_BLOCK, k))
+        gf = g.reshape(-1)
+        xf = X.reshape(-1)
+        sf = sums.reshape(-1)
+        cf = centers.reshape(-1)
+        best = np.empty(_BLOCK, dtype=np.intp)
+        dist = np.empty(_BLOCK)
+        wb = np.ones(_BLOCK)
         lowest = 0
         for s in range(0, n, _BLOCK):
             m = min(n, s + _BLOCK) - s
-            if m < _BLOCK:
-                g = np.empty((m, k))
-            np.dot(X[s : s + m], neg2_ct, g)
-            for i in range(m):
-                best = 0
-                bv = g[i, 0] + cc_shift[0]
-                for j in range(1, k):
-                    v = g[i, j] + cc_shift[j]
-                    better = v < bv  # branch-free select: the winner is unpredictable
+            np.dot(X[s : s + m], neg2_ct, g[:m])
+            for i in range(m):  # nearest center; the first minimum wins ties
+                gi = i * k
+                bv = np.inf
+                b = 0
+                for j0 in range(0, k8, _LANES):
+                    v, lane = _min8(gf, gi + j0, cc_shift, j0)
+                    better = v < bv
                     bv = v if better else bv
-                    best = j if better else best
-                wi = w[s + i] if has_w else 1.0
-                dist = 0.0  # exact squared distance to the winner
-                for f in range(d):
-                    x = X[s + i, f] - shift[f]
-                    diff = x - centers[best, f]
-                    dist += diff * diff
-                    sums[best, f] += wi * x
-                weights[best] += wi
-                inertia += wi * dist
-                if want_labels:
-                    labels[s + i] = best
-                    min_dist[s + i] = dist
-                if n_top > 0 and dist > top_d[lowest]:
-                    top_d[lowest] = dist
-                    top_i[lowest] = s + i
-                    top_l[lowest] = best
-                    for j in range(n_top):
-                        if top_d[j] < top_d[lowest]:
-                            lowest = j
+                    b = j0 + lane if better else b
+                for j in range(k8, k):
+                    v = gf[gi + j] + cc_shift[j]
+                    better = v < bv
+                    bv = v if better else bv
+                    b = j if better else b
+                best[i] = b
+            if has_w:
+                wb[:m] = w[s : s + m]
+            for i in range(m):  # sums and the exact squared distance to the winner
+                b = best[i]
+                wi = wb[i]
+                xo = (s + i) * d
+                co = b * d
+                q = 0.0
+                for f0 in range(0, d8, _LANES):
+                    q += _sqdist8(xf, xo + f0, shift[f0:], cf, co + f0)
+                    _axpy8(sf, co + f0, xf, xo + f0, shift[f0:], wi)
+                for f in range(d8, d):
+                    x = xf[xo + f] - shift[f]
+                    diff = x - cf[co + f]
+                    q += diff * diff
+                    sf[co + f] += wi * x
+                dist[i] = q
+                weights[b] += wi
+            part = 0.0
+            far = -1.0
+            for i in range(m):  # block-wise, off the per-row dependency chain
+                part += wb[i] * dist[i]
+                far = max(far, dist[i])
+            inertia += part
+            if want_labels:
+                labels[s : s + m] = best[:m]
+                min_dist[s : s + m] = dist[:m]
+            if n_top > 0 and far > top_d[lowest]:
+                for i in range(m):
+                    if dist[i] > top_d[lowest]:
+                        top_d[lowest] = dist[i]
+                        top_i[lowest] = s + i
+                        top_l[lowest] = best[i]
+                        for j in range(n_top):
+                            if top_d[j] < top_d[lowest]:
+                                lowest = j
         return sums, weights, inertia, top_d, top_i, top_l
 
 
@@ -125,7 +261,7 @@ if HAVE_NUMBA:
     def _lloyd_wide(
         X, w, has_w, shift, centers, neg2_c, cc_shift, n_top, want_labels, labels, min_dist
     ):  # type: ignore[no-untyped-def]
-        # Same contract as _lloyd_blas; ``neg2_c`` is −2·centers, (K, D).
+        # Same contract as _lloyd_rows; ``neg2_c`` is −2·centers, (K, D).
         n, d = X.shape
         k = centers.shape[0]
         sums = np.zeros((k, d))
@@ -254,7 +390,7 @@ def assign_chunk(
         cc = np.einsum("ij,ij->i", centers, centers) + 2.0 * (centers @ shift)
         k, d = centers.shape
         wide = k >= WIDE_MIN_K and d <= WIDE_MAX_D
-        kernel = _lloyd_wide if wide else _lloyd_blas
+        kernel = _lloyd_wide if wide else _lloyd_rows
         sums, weights, inertia, top_d, top_i, top_l = kernel(
             Xc,
             wv,
