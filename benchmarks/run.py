@@ -72,7 +72,7 @@ CASES = [
     Case("predict_proba-full-1M-d16-k16", "predict", 1_000_000, 16, 16, "full", ">= 5x sklearn"),
     Case("score_samples-full-1M-d16-k16", "score", 1_000_000, 16, 16, "full", ">= 5x sklearn"),
     Case("kmeans-lloyd-1M-d16-k16", "kmeans", 1_000_000, 16, 16, "", ">= 1x sklearn"),
-    # No target: many clusters, where the cluster-major kernel takes over (WIDE_MIN_K).
+    # No target: many clusters (the nearest-center search then weighs more).
     Case("kmeans-lloyd-500k-d16-k64", "kmeans", 500_000, 16, 64),
     Case("silhouette-20k-d16", "silhouette", 20_000, 16, 16, "", ">= 1.5x sklearn"),
     Case("memory-full-10M-d16-k16", "memory", 10_000_000, 16, 16, "full", "< 300 MB above data"),

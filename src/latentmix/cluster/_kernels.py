@@ -4,7 +4,8 @@ Two implementations of one contract. With Numba, a serial kernel (the EM engine 
 chunks over the cores) runs over blocks of 64 rows: the block's products ``-2 x·c`` come
 from one BLAS ``gemm`` on the rows as they are (Numba's ``np.dot``; the shift is folded
 into the per-center constant, see below); the argmin, the exact squared distance to the
-winning center and the accumulation follow while the block is still in cache. float32
+winning center and the accumulation follow while the block is still in cache, in steps of
+eight lanes written out in LLVM IR (``_min8``, ``_axpy8``, ``_sqdist8``). float32
 rows are converted to float64 per chunk, so both dtypes decide the nearest center alike.
 Without Numba the same quantities come from NumPy and a sparse one-hot product per chunk.
 All work on rows shifted by ``shift`` (the mean of the training data) so that
@@ -14,17 +15,6 @@ The fold: with centers ``c`` in shifted coordinates, ``‖c‖² − 2(x − s)�
 (‖c‖² + 2s·c)``. Both sides round ``x`` at the same scale (``x − s`` rounds at ``ε|s|``,
 ``x·c`` at ``ε|x||c|``), so deciding the nearest center from the right-hand side costs no
 accuracy, and the distance and sums are still computed from ``x − s``.
-
-Many clusters (``K ≥ WIDE_MIN_K``, few features) take a second Numba kernel,
-``_lloyd_wide``: the block is transposed once, so that the products come out
-cluster-major, (K, 64), from one BLAS call, and the nearest-center search runs along
-rows, contiguous, in vector lanes. The row-major kernel compares K scattered numbers per
-row, one at a time, which dominates its time when K is large. The wide kernel takes each
-row's distance from the fold, ``‖x − s‖² + min_k (‖c_k‖² − 2(x − s)·c_k)`` clipped at 0,
-and recomputes it exactly where it is kept: for every row when labels are asked for, and
-for a row about to enter the farthest rows. So only the chunk's inertia (the lower bound
-of an iteration, not the fitted ``inertia_``) carries the fold's rounding, about
-``ε ‖x − s‖²`` per row.
 """
 
 from __future__ import annotations
@@ -58,12 +48,6 @@ class ChunkResult(NamedTuple):
 
 _BLOCK = 64  # rows per block: the block and its distances stay in L1 cache
 
-#: The cluster-major kernel for at least this many clusters and at most WIDE_MAX_D
-#: features. One thread, N·K fixed: K=16, D=16 is a tie (1M rows, 31-39 ms either way);
-#: K=64 takes 41-46 against 50-53 ms (500k rows), K=128 27-33 against 39-44 ms (200k
-#: rows). At D=256 its transposed block outgrows the L1 cache: 29 against 16 ms (K=16).
-WIDE_MIN_K = 32
-WIDE_MAX_D = 128
 
 if HAVE_NUMBA:
     from llvmlite import ir
@@ -253,91 +237,6 @@ if HAVE_NUMBA:
         return sums, weights, inertia, top_d, top_i, top_l
 
 
-if HAVE_NUMBA:
-    # No fastmath: its loops vectorise without it (they run along rows, no reductions),
-    # and with it the exact distance below came out 8e-28 instead of 0 for a row on its
-    # center, depending on where the row lay in the chunk.
-    @njit(cache=True, nogil=True)
-    def _lloyd_wide(
-        X, w, has_w, shift, centers, neg2_c, cc_shift, n_top, want_labels, labels, min_dist
-    ):  # type: ignore[no-untyped-def]
-        # Same contract as _lloyd_rows; ``neg2_c`` is −2·centers, (K, D).
-        n, d = X.shape
-        k = centers.shape[0]
-        sums = np.zeros((k, d))
-        weights = np.zeros(k)
-        inertia = 0.0
-        top_d = np.full(max(n_top, 1), -1.0)
-        top_i = np.full(max(n_top, 1), -1, dtype=np.intp)
-        top_l = np.full(max(n_top, 1), -1, dtype=np.intp)
-        xt = np.empty((d, _BLOCK))  # the block, feature-major
-        gt = np.empty((k, _BLOCK))  # −2 x·c, cluster-major
-        sq = np.empty(_BLOCK)
-        bv = np.empty(_BLOCK)
-        best = np.empty(_BLOCK, dtype=np.intp)
-        lowest = 0
-        for s in range(0, n, _BLOCK):
-            m = min(n, s + _BLOCK) - s
-            if m < _BLOCK:
-                xt = np.empty((d, m))
-                gt = np.empty((k, m))
-            Xb = X[s : s + m]
-            for i in range(m):
-                for f in range(d):
-                    xt[f, i] = Xb[i, f]
-            np.dot(neg2_c, xt, gt)
-            for i in range(m):
-                sq[i] = 0.0
-            for f in range(d):
-                sf = shift[f]
-                xf = xt[f]
-                for i in range(m):
-                    t = xf[i] - sf
-                    sq[i] += t * t
-            c0 = cc_shift[0]
-            g0 = gt[0]
-            for i in range(m):
-                bv[i] = g0[i] + c0
-                best[i] = 0
-            for j in range(1, k):  # along rows: vector lanes; the first minimum wins ties
-                cj = cc_shift[j]
-                gj = gt[j]
-                for i in range(m):
-                    v = gj[i] + cj
-                    better = v < bv[i]
-                    bv[i] = v if better else bv[i]
-                    best[i] = j if better else best[i]
-            for i in range(m):
-                bv[i] = max(sq[i] + bv[i], 0.0)  # the fold's squared distance
-            for i in range(m):
-                b = best[i]
-                wi = w[s + i] if has_w else 1.0
-                xr = Xb[i]
-                sr = sums[b]
-                for f in range(d):
-                    sr[f] += wi * (xr[f] - shift[f])
-                weights[b] += wi
-                dist = bv[i]
-                if want_labels or (n_top > 0 and dist > top_d[lowest]):
-                    cr = centers[b]
-                    dist = 0.0  # exact, where the distance is kept
-                    for f in range(d):
-                        diff = (xr[f] - shift[f]) - cr[f]
-                        dist += diff * diff
-                inertia += wi * dist
-                if want_labels:
-                    labels[s + i] = b
-                    min_dist[s + i] = dist
-                if n_top > 0 and dist > top_d[lowest]:
-                    top_d[lowest] = dist
-                    top_i[lowest] = s + i
-                    top_l[lowest] = b
-                    for j in range(n_top):
-                        if top_d[j] < top_d[lowest]:
-                            lowest = j
-        return sums, weights, inertia, top_d, top_i, top_l
-
-
 def _lloyd_numpy(
     X: NDArray[Any],
     w: NDArray[np.float64] | None,
@@ -388,16 +287,13 @@ def assign_chunk(
         wv = np.empty(0) if w is None else np.ascontiguousarray(w, dtype=np.float64)
         centers = np.ascontiguousarray(centers, dtype=np.float64)
         cc = np.einsum("ij,ij->i", centers, centers) + 2.0 * (centers @ shift)
-        k, d = centers.shape
-        wide = k >= WIDE_MIN_K and d <= WIDE_MAX_D
-        kernel = _lloyd_wide if wide else _lloyd_rows
-        sums, weights, inertia, top_d, top_i, top_l = kernel(
+        sums, weights, inertia, top_d, top_i, top_l = _lloyd_rows(
             Xc,
             wv,
             w is not None,
             shift,
             centers,
-            np.ascontiguousarray(-2.0 * (centers if wide else centers.T)),
+            np.ascontiguousarray(-2.0 * centers.T),
             cc,
             n_top,
             want_labels,
