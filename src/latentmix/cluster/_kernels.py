@@ -115,8 +115,10 @@ if HAVE_NUMBA:
                 ir.FunctionType(ir.IntType(8), [ir.IntType(8), ir.IntType(1)]),
                 "llvm.cttz.i8",
             )
+            # cttz(0) is 8, not poison: with a NaN lane nothing may match, and the caller's
+            # ``v < bv`` (False for NaN) then ignores the lane.
             lane = builder.zext(
-                builder.call(cttz, [hits, ir.Constant(ir.IntType(1), 1)]), ir.IntType(64)
+                builder.call(cttz, [hits, ir.Constant(ir.IntType(1), 0)]), ir.IntType(64)
             )
             return context.make_tuple(builder, rtype, [mn, lane])
 
