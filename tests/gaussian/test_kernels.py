@@ -213,12 +213,13 @@ def test_component_major_passes_equal_the_row_major_ones(dtype: Any, weighted: b
     L[12, 5] = np.nan  # NaN later: ignored by the maximum
     w = rng.uniform(0.0, 2.0, size=n).astype(dtype) if weighted else np.empty(0, dtype)
 
+    keep_all = np.dtype(dtype).type(-np.inf)
     rows, top = L.copy(), np.empty(n, dtype)
-    nb.rowmax_subtract(rows, top)
+    nb.rowmax_subtract(rows, top, keep_all)
     cols, top_c = np.ascontiguousarray(L.T), np.empty(n, dtype)
-    nb.colmax_subtract(cols, top_c)
+    nb.colmax_subtract(cols, top_c, keep_all)
     moved, top_r = np.empty((k, n), dtype), np.empty(n, dtype)
-    nb.colmax_subtract_rows(L, moved, top_r)
+    nb.colmax_subtract_rows(L, moved, top_r, keep_all)
     np.testing.assert_array_equal(top_c, top)
     np.testing.assert_array_equal(top_r, top)
     np.testing.assert_array_equal(cols, rows.T)
@@ -236,6 +237,48 @@ def test_component_major_passes_equal_the_row_major_ones(dtype: Any, weighted: b
     assert norm[10] == 0.0 and np.all(Ec[:, 10] == 0.0)
     assert nk.dtype == np.float64
     np.testing.assert_allclose(nk, E.astype(np.float64).sum(axis=0), rtol=10 * rtol)  # NaN too
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_max_subtraction_cuts_below_the_exp_cutoff(dtype: Any) -> None:
+    """With ``lo``, differences below it become −inf (exp 0, never subnormal); NaN stays;
+    every other difference is the one without ``lo``, and the three layouts agree."""
+    if not HAVE_NUMBA:  # pragma: no cover
+        pytest.skip("numba absent")
+    nb = kernels._nb()
+    rng = np.random.default_rng(10)
+    n, k = 2000, 9  # enough rows for the Numba path of ``_responsibilities``
+    L = rng.normal(scale=400.0, size=(n, k)).astype(dtype)
+    L[5, 2] = np.nan
+    L[6] = -np.inf
+    lo = kernels._exp_cut(np.dtype(dtype))
+    assert lo == nb.exp_constants(dtype)[3] and lo.dtype == dtype
+    plain, top0 = L.copy(), np.empty(n, dtype)
+    nb.rowmax_subtract(plain, top0, np.dtype(dtype).type(-np.inf))
+    rows, top = L.copy(), np.empty(n, dtype)
+    nb.rowmax_subtract(rows, top, lo)
+    cols, top_c = np.ascontiguousarray(L.T), np.empty(n, dtype)
+    nb.colmax_subtract(cols, top_c, lo)
+    moved, top_r = np.empty((k, n), dtype), np.empty(n, dtype)
+    nb.colmax_subtract_rows(L, moved, top_r, lo)
+    np.testing.assert_array_equal(top, top0)
+    np.testing.assert_array_equal(cols, rows.T)
+    np.testing.assert_array_equal(moved, rows.T)
+    below = plain < lo
+    assert below.sum() > n  # the scale makes many differences fall below the cutoff
+    assert np.all(rows[below] == -np.inf)
+    np.testing.assert_array_equal(rows[~below], plain[~below])  # NaN included
+    assert np.isnan(rows[5, 2])
+    E = np.exp(rows)
+    tiny = np.finfo(dtype).tiny
+    assert not np.any((E > 0) & (E < tiny))
+    # What the E-step makes from them: responsibilities, none subnormal for K = 9.
+    wlp = L.copy()
+    r, _ = kernels._responsibilities(wlp, None)
+    assert not np.any((r > 0) & (r < tiny))
+    ok = np.ones(n, dtype=bool)
+    ok[[5, 6]] = False  # the NaN row and the row of zeros
+    np.testing.assert_allclose(r[ok].sum(axis=1), 1.0, rtol=1e-5)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -280,11 +280,26 @@ def log_weighted_prob(
 # -- normalisation -----------------------------------------------------------------------------
 
 
-def _subtract_rowmax(wlp: NDArray[Any]) -> NDArray[Any]:
-    """In place: wlp −= its row maxima (0 where not finite); return the maxima."""
+def _exp_cut(dt: np.dtype[Any], cut: bool = True) -> Any:
+    """The Numba kernels' ``lo`` in ``dt``: the fused exp's cutoff, or −inf for none.
+
+    Below it the subtracted log-densities become −inf, so NumPy's exp gives 0 where it
+    would give a subnormal number, which slows exp and BLAS on some CPUs (see
+    ``_numba_kernels.exp_constants``). The NumPy path keeps them: it differs by less than
+    1e-30 of a row's largest term.
+    """
+    return dt.type(_exp_cst(dt)[3] if cut else -np.inf)
+
+
+def _subtract_rowmax(wlp: NDArray[Any], cut: bool = False) -> NDArray[Any]:
+    """In place: wlp −= its row maxima (0 where not finite); return the maxima.
+
+    ``cut``: for an exp that follows, differences below the exp cutoff become −inf
+    (Numba only, see ``_exp_cut``); without it ``wlp`` keeps every log-ratio.
+    """
     if _numba(wlp.shape[0]):
         top = np.empty(wlp.shape[0], dtype=wlp.dtype)
-        _nb().rowmax_subtract(wlp, top)
+        _nb().rowmax_subtract(wlp, top, _exp_cut(wlp.dtype, cut))
         return top
     top = wlp.max(axis=1)
     top = np.where(np.isfinite(top), top, 0.0).astype(wlp.dtype)
@@ -306,7 +321,7 @@ def log_resp_and_norm(weighted_log_prob: NDArray[Any]) -> tuple[NDArray[Any], ND
 def _log_norm(weighted_log_prob: NDArray[Any]) -> NDArray[Any]:
     """log p(x) = log Σ_k exp(wlp); destroys its argument."""
     wlp = weighted_log_prob
-    top = _subtract_rowmax(wlp)
+    top = _subtract_rowmax(wlp, cut=True)
     np.exp(wlp, out=wlp)
     with np.errstate(divide="ignore"):
         norm = np.log(wlp.sum(axis=1))
@@ -328,7 +343,7 @@ def _responsibilities(
     """In place: log π_k p_k(x) → w·p(k | x); also return log p(x)."""
     wlp = weighted_log_prob
     if _numba(wlp.shape[0]):
-        top = _subtract_rowmax(wlp)
+        top = _subtract_rowmax(wlp, cut=True)
         np.exp(wlp, out=wlp)
         norm = np.empty(wlp.shape[0], dtype=wlp.dtype)
         ww = np.empty(0, dtype=wlp.dtype) if w is None else w.astype(wlp.dtype)
@@ -353,7 +368,7 @@ def _responsibilities_km(
     k, n = wlp.shape
     if top is None:
         top = np.empty(n, dtype=wlp.dtype)
-        _nb().colmax_subtract(wlp, top)
+        _nb().colmax_subtract(wlp, top, _exp_cut(wlp.dtype))
     np.exp(wlp, out=wlp)
     norm = np.empty(n, dtype=wlp.dtype)
     nk = np.zeros(k)
@@ -572,7 +587,7 @@ def _diag_estep(
                 L += rest.astype(X.dtype)
             wlp = np.empty((L.shape[1], L.shape[0]), dtype=X.dtype)
             top = np.empty(L.shape[0], dtype=X.dtype)
-            _nb().colmax_subtract_rows(L, wlp, top)
+            _nb().colmax_subtract_rows(L, wlp, top, _exp_cut(wlp.dtype))
         else:
             wlp = Wt @ Q.T
             if rest is not None:
