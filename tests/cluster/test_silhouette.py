@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,7 +13,12 @@ from scipy.spatial.distance import cdist
 from sklearn.metrics import silhouette_samples as sk_samples
 from sklearn.metrics import silhouette_score as sk_score
 
+from latentmix.cluster import _silhouette_kernels as kernels
 from latentmix.cluster import silhouette_samples, silhouette_score
+from latentmix.cluster._silhouette import DEFAULT_CHUNK_BYTES, _samples
+from latentmix.em import _data as data_module
+
+needs_numba = pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not installed")
 
 # chunk_bytes values that force: row blocks of one row, small square tiles, one tile.
 CHUNKS = [8 * 50, 8 * 40 * 40, 64 * 2**20]
@@ -118,3 +126,181 @@ def test_bad_input_messages() -> None:
         silhouette_samples(X, labels, chunk_bytes=0)
     with pytest.raises(ValueError, match="sample_size"):
         silhouette_score(X, labels, sample_size=0)
+
+
+# -- the compiled euclidean kernel ----------------------------------------------------------
+
+
+def _small_tiles(monkeypatch: pytest.MonkeyPatch, rows: int = 5, cols: int = 7) -> None:
+    """Tiles and panels a few rows wide, so small inputs cross many of their edges."""
+    monkeypatch.setattr(kernels, "BLOCK_ROWS", rows)
+    monkeypatch.setattr(kernels, "BLOCK_COLS", cols)
+    monkeypatch.setattr(kernels, "PANEL_ROWS", 4)
+
+
+def _sorted_problem(
+    seed: int, n: int, k: int, d: int = 3
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Label-sorted rows (some clusters a single row), their squared norms, codes, edges.
+
+    No copies of rows: their distance by expansion is rounding noise (~1e-7 here), for
+    scikit-learn as for us; the integer-valued test below covers copies.
+    """
+    rng = np.random.RandomState(seed)
+    sizes = rng.randint(1, max(2, 2 * n // k), size=k)
+    codes = np.repeat(np.arange(k), sizes).astype(np.intp)
+    X = rng.randn(len(codes), d) * 3.0
+    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
+    return X, np.einsum("ij,ij->i", X, X), codes, bounds
+
+
+def _reference_sums(X: np.ndarray, codes: np.ndarray, n_clusters: int) -> np.ndarray:
+    D = cdist(X, X)
+    return np.stack([D[:, codes == c].sum(axis=1) for c in range(n_clusters)])
+
+
+@pytest.mark.parametrize("n_panels", [1, 2, 4, 6, 8, 16])
+def test_rounds_visit_every_panel_pair_once_and_no_panel_twice_per_round(n_panels: int) -> None:
+    schedule = kernels.rounds(n_panels)
+    pairs = [pair for batch in schedule for pair in batch]
+    expected = [(a, b) for a in range(n_panels) for b in range(a, n_panels)]
+    assert sorted(pairs) == expected
+    for batch in schedule:
+        panels = [p for a, b in batch for p in ({a, b} if a != b else {a})]
+        assert len(panels) == len(set(panels))
+
+
+def test_rounds_reject_an_odd_number_of_panels() -> None:
+    with pytest.raises(ValueError, match="1 or even"):
+        kernels.rounds(3)
+
+
+@pytest.mark.parametrize("n", [1, 100, 2047, 2048, 5000, 20_000, 10**6])
+def test_panels_cover_the_rows_in_a_count_set_by_the_row_count(n: int) -> None:
+    edges = kernels.panel_bounds(n)
+    assert edges[0] == 0 and edges[-1] == n and np.all(np.diff(edges) > 0)
+    assert len(edges) - 1 in (1, 4, 8, 12, 16)
+    assert np.ptp(np.diff(edges)) <= 1  # equal panels: equal tasks per round
+
+
+@pytest.mark.parametrize("tile_elements", [1, 7, 50, 64 * 1024, 10**9])
+def test_block_shape_fits_the_tile(tile_elements: int) -> None:
+    rows, cols = kernels.block_shape(tile_elements)
+    assert 1 <= rows <= kernels.BLOCK_ROWS and 1 <= cols <= kernels.BLOCK_COLS
+    assert rows * cols <= max(tile_elements, 1)
+
+
+@needs_numba
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n=st.integers(2, 60),
+    k=st.integers(1, 8),
+    rows=st.integers(1, 9),
+    cols=st.integers(1, 13),
+)
+def test_kernel_sums_equal_direct_distances(
+    seed: int, n: int, k: int, rows: int, cols: int
+) -> None:
+    X, sq, codes, bounds = _sorted_problem(seed, n, k)
+    n_rows = X.shape[0]
+    ref = _reference_sums(X, codes, k)
+    with pytest.MonkeyPatch.context() as mp:
+        _small_tiles(mp, rows, cols)
+        full = kernels.symmetric_sums(X, sq, codes, bounds, 10**6)
+        start, stop = n_rows // 3, n_rows - n_rows // 4
+        part = kernels.row_sums(X, sq, codes, bounds, start, stop, 10**6)
+    np.testing.assert_allclose(full, ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(part, ref[:, start:stop], rtol=1e-12, atol=1e-12)
+
+
+@needs_numba
+def test_kernel_distance_of_a_row_to_itself_and_to_its_copy_is_exactly_zero() -> None:
+    # Integer coordinates: the expansion is exact, so distances between copies are 0 and
+    # must not pick up a row's own rounding error either.
+    X = np.array([[3.0, 4.0], [3.0, 4.0], [3.0, 4.0], [0.0, 0.0], [0.0, 0.0]])
+    codes = np.array([0, 0, 1, 1, 1], dtype=np.intp)
+    bounds = np.array([0, 2, 5], dtype=np.intp)
+    sq = np.einsum("ij,ij->i", X, X)
+    expected = np.array([[0.0, 0.0, 0.0, 10.0, 10.0], [10.0, 10.0, 10.0, 5.0, 5.0]])
+    np.testing.assert_array_equal(kernels.symmetric_sums(X, sq, codes, bounds, 4), expected)
+    np.testing.assert_array_equal(kernels.row_sums(X, sq, codes, bounds, 1, 4, 4), expected[:, 1:4])
+
+
+@needs_numba
+@pytest.mark.parametrize("layout", ["rows one at a time", "row blocks", "all sums"])
+@pytest.mark.parametrize(("n", "small_tiles"), [(31, True), (301, True), (2100, False)])
+def test_kernel_path_matches_numpy_path_and_sklearn(
+    monkeypatch: pytest.MonkeyPatch, layout: str, n: int, small_tiles: bool
+) -> None:
+    # Odd sizes across tile and panel edges (2100 rows: 4 panels of 525 rows, tiles of
+    # 64 × 1024), clusters smaller than a tile or a panel, a singleton (row 0).
+    if small_tiles:
+        _small_tiles(monkeypatch)
+    X, labels = _data(n, n=n, k=5)
+    sums_bytes = 8 * n * 6  # 6 clusters with the singleton
+    chunk_bytes = {"rows one at a time": 8 * 6, "row blocks": sums_bytes // 3}.get(
+        layout, sums_bytes
+    )
+    got = _samples(X, labels, "euclidean", chunk_bytes, {}, use_numba=True)
+    numpy = _samples(X, labels, "euclidean", chunk_bytes, {}, use_numba=False)
+    np.testing.assert_allclose(got, numpy, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got, sk_samples(X, labels), rtol=1e-10, atol=1e-12)
+    assert got[0] == 0.0
+
+
+@pytest.mark.parametrize("use_numba", [False, True])
+@pytest.mark.parametrize("chunk_bytes", [8 * 3, 8 * 8 * 3])  # row blocks, all sums
+def test_copies_of_rows_are_at_distance_zero_like_sklearn(
+    monkeypatch: pytest.MonkeyPatch, use_numba: bool, chunk_bytes: int
+) -> None:
+    # Eight integer rows: the mean and the centred rows are exact, so are the expansions,
+    # and copies are at distance 0 (clusters 0 and 1 hold the same point: a = b = 0).
+    _small_tiles(monkeypatch, 3, 2)
+    X = np.array([[1, 2], [1, 2], [1, 2], [1, 2], [1, 2], [4, 6], [4, 6], [0, 7]], float)
+    labels = np.array([0, 0, 0, 1, 1, 2, 2, 2])
+    got = _samples(X, labels, "euclidean", chunk_bytes, {}, use_numba=use_numba)
+    np.testing.assert_allclose(got, sk_samples(X, labels), rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(got[:5], 0.0)
+
+
+@needs_numba
+@pytest.mark.parametrize("chunk_bytes", [DEFAULT_CHUNK_BYTES, 8 * 200 * 7])  # all sums, blocks
+def test_kernel_result_does_not_depend_on_the_thread_count(
+    monkeypatch: pytest.MonkeyPatch, chunk_bytes: int
+) -> None:
+    # The parallel implementation is the same as the serial one, to the last bit: 16
+    # panels of 37-38 rows, each an odd number of 5 × 7 tiles, in rounds of 8 tasks.
+    _small_tiles(monkeypatch)
+    X, labels = _data(4, n=600, k=6)  # 7 clusters with the singleton
+    results = []
+    for threads in (1, 2):
+        monkeypatch.setattr(data_module, "MAX_THREADS", threads)
+        results.append(_samples(X, labels, "euclidean", chunk_bytes, {}, use_numba=True))
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_no_features_give_zero_like_every_distance() -> None:
+    X = np.zeros((5, 0))
+    for use_numba in (False, True):
+        got = _samples(
+            X, [0, 0, 1, 1, 1], "euclidean", DEFAULT_CHUNK_BYTES, {}, use_numba=use_numba
+        )
+        np.testing.assert_array_equal(got, np.zeros(5))
+
+
+def test_works_without_numba() -> None:
+    # Numba is optional: with it hidden, the NumPy path gives scikit-learn's answer.
+    code = (
+        "import sys; sys.modules['numba'] = None\n"
+        "import numpy as np\n"
+        "from latentmix.cluster import _silhouette_kernels, silhouette_samples\n"
+        "from sklearn.metrics import silhouette_samples as sk\n"
+        "assert not _silhouette_kernels.HAVE_NUMBA\n"
+        "rng = np.random.RandomState(0)\n"
+        "X, labels = rng.randn(200, 3), rng.randint(4, size=200)\n"
+        "for chunk in (8 * 50, 2**20):\n"
+        "    got = silhouette_samples(X, labels, chunk_bytes=chunk)\n"
+        "    assert np.allclose(got, sk(X, labels), rtol=1e-10, atol=1e-12)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,11 +1,17 @@
-"""The silhouette coefficient, computed by row blocks so memory stays bounded.
+"""The silhouette coefficient, computed by blocks so memory stays bounded.
 
 For row i in cluster A, ``a(i)`` is its mean distance to the other rows of A and ``b(i)``
 the smallest mean distance to the rows of another cluster; ``s(i) = (b − a) / max(a, b)``
 and 0 for a row alone in its cluster. Everything reduces to per-cluster sums of distances
-from a block of rows to all rows. Rows are sorted by label once, so those sums are
-contiguous segment sums (``np.add.reduceat``) of the block's distance matrix; no
-rows × clusters one-hot matrix is ever built.
+from each row to all rows. Rows are sorted by label once, so those sums are sums over
+contiguous runs of columns; no rows × clusters one-hot matrix is ever built.
+
+Euclidean distances (the default) come from ``‖x‖² − 2x·y + ‖y‖²`` on mean-centred rows.
+With Numba installed, a compiled kernel on cache-sized tiles forms the distances and
+their sums in one pass, on all cores (:mod:`latentmix.cluster._silhouette_kernels`):
+N=20,000, D=16, K=16 went from 2.1–2.3 s to 0.21–0.23 s on two cores, 13.6–16.2× faster
+than scikit-learn (``benchmarks/run.py --cases silhouette``). Without Numba, and for the
+other metrics, NumPy computes blocks of distances and ``np.add.reduceat`` sums them.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.spatial.distance import cdist
 
 from latentmix._validation import check_finite, check_random_state
+from latentmix.cluster._silhouette_kernels import HAVE_NUMBA, row_sums, symmetric_sums
 
 __all__ = ["silhouette_samples", "silhouette_score"]
 
@@ -129,6 +136,9 @@ def silhouette_samples(
     are computed once each (half the work) and per-cluster sums are kept for all rows
     (at most ``chunk_bytes`` more); otherwise blocks of whole rows are used and the sums
     live only per block. Add O(n_samples × n_features) for a label-sorted copy of X.
+    For euclidean with Numba installed, the tiles are cache-sized (512 KiB, or
+    ``chunk_bytes`` if smaller, one per thread) and never held in full; the result does
+    not depend on the number of threads.
 
     Parameters
     ----------
@@ -160,6 +170,19 @@ def silhouette_samples(
     """
     if not isinstance(chunk_bytes, numbers.Integral) or chunk_bytes < 1:
         raise ValueError(f"chunk_bytes must be a positive integer, got {chunk_bytes!r}.")
+    return _samples(X, labels, metric, int(chunk_bytes), kwds, use_numba=HAVE_NUMBA)
+
+
+def _samples(
+    X: ArrayLike,
+    labels: ArrayLike,
+    metric: str | Callable[..., float],
+    chunk_bytes: int,
+    kwds: dict[str, Any],
+    *,
+    use_numba: bool,
+) -> NDArray[np.float64]:
+    """:func:`silhouette_samples`; ``use_numba=False`` keeps euclidean on the NumPy path."""
     Xa, codes, sizes = _check_inputs(X, labels, metric)
     n_samples, n_clusters = Xa.shape[0], len(sizes)
     order = np.argsort(codes, kind="stable")
@@ -186,12 +209,27 @@ def silhouette_samples(
             finish(start, stop, _segment_sums(D, 0, n_samples, bounds, axis=1)[1])
     else:
         Xs = Xa[order]
-        if _ALIASES.get(metric, metric) == "euclidean" and not kwds:  # type: ignore[call-overload]
+        name = _ALIASES.get(metric, metric) if isinstance(metric, str) else metric
+        euclidean = name == "euclidean" and not kwds
+        if euclidean:
             Xs -= Xs.mean(axis=0)  # fewer lost digits in ‖x‖² − 2x·y + ‖y‖²
-        pair = _pair_distances(metric, kwds, Xs)
-        if isinstance(metric, str) and 8 * n_samples * n_clusters <= chunk_bytes:
+        fits = 8 * n_samples * n_clusters <= chunk_bytes
+        # (0 features: every distance is 0; left to NumPy rather than a 0-length BLAS call)
+        if euclidean and use_numba and HAVE_NUMBA and Xs.shape[1] > 0:
+            sq = np.einsum("ij,ij->i", Xs, Xs)
+            tile = chunk_bytes // 8
+            if fits:
+                finish(0, n_samples, symmetric_sums(Xs, sq, sorted_codes, bounds, tile).T)
+            else:  # sums for a block of rows at a time, each against all rows
+                block = int(max(1, min(n_samples, chunk_bytes // (8 * n_clusters))))
+                for start in range(0, n_samples, block):
+                    stop = min(start + block, n_samples)
+                    part = row_sums(Xs, sq, sorted_codes, bounds, start, stop, tile)
+                    finish(start, stop, part.T)
+        elif isinstance(metric, str) and fits:
             # Named metrics are symmetric: visit each tile of the upper triangle once and
             # credit its sums to both its rows and its columns (half the distances).
+            pair = _pair_distances(metric, kwds, Xs)
             side = int(max(1, min(n_samples, np.sqrt(chunk_bytes / 8))))
             sums = np.zeros((n_samples, n_clusters))
             for r0 in range(0, n_samples, side):
@@ -206,6 +244,7 @@ def silhouette_samples(
                         sums[c0:c1, ids] += part.T
             finish(0, n_samples, sums)
         else:
+            pair = _pair_distances(metric, kwds, Xs)
             block = int(max(1, min(n_samples, chunk_bytes // (8 * n_samples))))
             for start in range(0, n_samples, block):
                 stop = min(start + block, n_samples)
