@@ -157,6 +157,53 @@ def test_log_prob_matches_scipy(numba_path: bool, ct: str, d: int, lower: bool) 
     np.testing.assert_allclose(raw, got - np.log(params.weights), rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("d", [kernels.DIRECT_MAX_FEATURES + 3, 40])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_half_products_of_triangular_factors_equal_the_full_product(
+    numba_path: bool, d: int, dtype: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Upper and lower Cholesky factors of one precision take ``_log_prob``'s two half
+    products; with them turned off (one product of the whole factor) the log-densities
+    are the same, and both match scipy."""
+    rng = np.random.default_rng(20 + d)
+    upper = make_params(rng, 3, d, "full")
+    X = make_rows(rng, upper, 400)
+    lower = precisions_cholesky_from_precisions(np.linalg.inv(upper.covariances), "full")
+    shift = upper.shift()
+    Z = (X - shift).astype(dtype)
+    want = reference_log_prob(Z.astype(np.float64) + shift, upper) - np.log(upper.weights)
+    tol = 1e-9 if dtype == np.float64 else 2e-4
+    got = {}
+    for name, P in (("upper", upper.precisions_cholesky), ("lower", lower)):
+        assert kernels._triangular_pieces(P) is not None
+        got[name] = log_gaussian_prob(Z, upper.means - shift, P, "full")
+    monkeypatch.setattr(kernels, "_triangular_pieces", lambda P: None)
+    got["one product"] = log_gaussian_prob(Z, upper.means - shift, lower, "full")
+    for name, g in got.items():
+        assert g.dtype == dtype, name
+        np.testing.assert_allclose(g, want, rtol=tol, atol=tol * d, err_msg=name)
+    np.testing.assert_allclose(got["upper"], got["one product"], rtol=tol, atol=tol * d)
+
+
+def test_triangular_pieces_cover_every_nonzero_of_the_factor() -> None:
+    rng = np.random.default_rng(5)
+    d = 7
+    U = np.triu(rng.normal(size=(2, d, d)))
+    L = np.transpose(U, (0, 2, 1)).copy()
+    for P in (U, L):
+        pieces = kernels._triangular_pieces(P)
+        assert pieces is not None
+        covered = np.zeros((d, d), dtype=bool)
+        for feats, cols in pieces:
+            covered[feats, cols] = True
+        assert not np.any(P[:, ~covered])  # nothing outside the two pieces is used
+        (_, c1), (_, c2) = pieces
+        assert sorted([*range(d)[c1], *range(d)[c2]]) == list(range(d))  # each column once
+    full = U + L
+    assert kernels._triangular_pieces(full) is None
+    assert kernels._triangular_pieces(U[:, :1, :1]) is None  # one feature: nothing to split
+
+
 @pytest.mark.parametrize("ct", COVARIANCE_TYPES)
 @pytest.mark.parametrize("d", N_FEATURES)
 def test_float32_keeps_its_dtype_and_precision(numba_path: bool, ct: str, d: int) -> None:

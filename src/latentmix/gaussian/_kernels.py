@@ -119,6 +119,24 @@ def chunk_width(n_components: int, n_features: int, covariance_type: str) -> int
 _STACKED_BLOCK = 256
 
 
+def _triangular_pieces(P: NDArray[Any]) -> tuple[tuple[slice, slice], ...] | None:
+    """(features, columns) of the two halves of Z P_k when every P_k is triangular.
+
+    Upper triangular: columns :h read only features :h. Lower: columns h: read only
+    features h:. None when neither holds (or D < 2), for one full stacked product.
+    """
+    d = P.shape[1]
+    h = d // 2
+    if h == 0:
+        return None
+    every, first, rest = slice(None), slice(0, h), slice(h, d)
+    if not np.any(P[:, rest, first]):
+        return ((first, first), (every, rest))
+    if not np.any(P[:, first, rest]):
+        return ((every, first), (rest, rest))
+    return None
+
+
 def _const(
     prec_chol: NDArray[np.float64],
     covariance_type: str,
@@ -199,8 +217,31 @@ def _log_prob(
             return out, None
         P = prec_chol.astype(dt, copy=False)
         # Block k of the stacked product is Z @ P_k: one BLAS call for all components.
+        b = np.einsum("kd,kde->ke", centers, prec_chol).astype(dt)
+        pieces = _triangular_pieces(P) if _numba(n) else None
+        if pieces is not None:
+            # P_k triangular (as Cholesky factors are): each half of the columns of Z P_k
+            # reads only the features where its half of P_k is not zero, so two stacked
+            # products, one over half the features, do 3/4 of the multiplications (D=64,
+            # K=32, 100k rows, one thread, log-densities: 596 -> 538 ms float64, 298 ->
+            # 270 float32).
+            c = const.astype(dt)
+            rows = min(n, _STACKED_BLOCK)
+            parts = []
+            for feats, cols in pieces:
+                Pc = P[:, feats, cols]
+                Wc = np.ascontiguousarray(Pc.transpose(1, 0, 2).reshape(Pc.shape[1], -1))
+                bc = np.ascontiguousarray(b[:, cols]).reshape(-1)
+                parts.append((feats, Wc, bc, np.empty((rows, Wc.shape[1]), dtype=dt)))
+            (f1, W1, b1, Y1), (f2, W2, b2, Y2) = parts
+            for s in range(0, n, _STACKED_BLOCK):
+                e = min(n, s + _STACKED_BLOCK)
+                np.matmul(Z[s:e, f1], W1, out=Y1[: e - s])
+                np.matmul(Z[s:e, f2], W2, out=Y2[: e - s])
+                _nb().stacked_sq2(Y1[: e - s], Y2[: e - s], b1, b2, c, k, view[:, s:e])
+            return out, None
         W = np.ascontiguousarray(P.transpose(1, 0, 2).reshape(d, k * d))
-        b = np.einsum("kd,kde->ke", centers, prec_chol).astype(dt).reshape(k * d)
+        b = b.reshape(k * d)
         if _numba(n):
             # By blocks of rows, so that the n × KD product is read back from cache, not
             # from memory (a 1024-row chunk's product at D=64, K=32 is 16 MB).
@@ -420,10 +461,15 @@ def _accumulate(
         root = np.sqrt(rt)
         s2 = np.empty((k, d, d))
         A = np.empty_like(Z)
+        fused = _numba(n) and Z.flags.c_contiguous
         for j in range(k):
-            # Σ r (z − c)(z − c)ᵀ = Aᵀ A with A = √r (z − c): one n×D temporary, reused.
-            np.subtract(Z, c[j], out=A)
-            A *= root[j, :, None]
+            # Σ r (z − c)(z − c)ᵀ = Aᵀ A with A = √r (z − c): one n×D temporary, reused
+            # (NumPy's ``A.T @ A`` is a syrk: half the products).
+            if fused:
+                _nb().scaled_deviations(Z, c[j], root[j], A)
+            else:
+                np.subtract(Z, c[j], out=A)
+                A *= root[j, :, None]
             s2[j] = A.T @ A
         return nk, s1, s2
     # tied
