@@ -244,6 +244,24 @@ def test_log_resp_and_norm_is_a_stable_logsumexp(numba_path: bool) -> None:
     assert np.all(log_resp[:, 2] == -np.inf)
 
 
+def max_subtracted_three_ways(L: np.ndarray, lo: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``rowmax_subtract`` of (n, K) ``L``, checked equal to the two component-major
+    kernels (in place on Lᵀ, and from L into a (K, n) array); returns it and the maxima."""
+    nb = kernels._nb()
+    n, k = L.shape
+    rows, top = L.copy(), np.empty(n, L.dtype)
+    nb.rowmax_subtract(rows, top, lo)
+    cols, top_c = np.ascontiguousarray(L.T), np.empty(n, L.dtype)
+    nb.colmax_subtract(cols, top_c, lo)
+    moved, top_r = np.empty((k, n), L.dtype), np.empty(n, L.dtype)
+    nb.colmax_subtract_rows(L, moved, top_r, lo)
+    np.testing.assert_array_equal(top_c, top)
+    np.testing.assert_array_equal(top_r, top)
+    np.testing.assert_array_equal(cols, rows.T)
+    np.testing.assert_array_equal(moved, rows.T)
+    return rows, top
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_component_major_passes_equal_the_row_major_ones(dtype: Any, weighted: bool) -> None:
@@ -260,23 +278,13 @@ def test_component_major_passes_equal_the_row_major_ones(dtype: Any, weighted: b
     L[12, 5] = np.nan  # NaN later: ignored by the maximum
     w = rng.uniform(0.0, 2.0, size=n).astype(dtype) if weighted else np.empty(0, dtype)
 
-    keep_all = np.dtype(dtype).type(-np.inf)
-    rows, top = L.copy(), np.empty(n, dtype)
-    nb.rowmax_subtract(rows, top, keep_all)
-    cols, top_c = np.ascontiguousarray(L.T), np.empty(n, dtype)
-    nb.colmax_subtract(cols, top_c, keep_all)
-    moved, top_r = np.empty((k, n), dtype), np.empty(n, dtype)
-    nb.colmax_subtract_rows(L, moved, top_r, keep_all)
-    np.testing.assert_array_equal(top_c, top)
-    np.testing.assert_array_equal(top_r, top)
-    np.testing.assert_array_equal(cols, rows.T)
-    np.testing.assert_array_equal(moved, rows.T)
+    rows, top = max_subtracted_three_ways(L, np.dtype(dtype).type(-np.inf))
     assert top[10] == 0.0 and top[11] == 0.0 and top[12] == np.nanmax(L[12])
 
     E = np.exp(rows)
     norm, norm_c, nk = np.empty(n, dtype), np.empty(n, dtype), np.zeros(k)
     nb.normalize_rows(E, top, w, norm)
-    Ec = np.ascontiguousarray(np.exp(cols))
+    Ec = np.ascontiguousarray(np.exp(rows.T))  # the component-major layout
     nb.normalize_cols(Ec, w, norm_c, nk)
     rtol = 1e-6 if dtype == np.float32 else 1e-15
     np.testing.assert_allclose(norm_c, norm, rtol=rtol)
@@ -300,17 +308,9 @@ def test_max_subtraction_cuts_below_the_exp_cutoff(dtype: Any) -> None:
     L[6] = -np.inf
     lo = kernels._exp_cut(np.dtype(dtype))
     assert lo == nb.exp_constants(dtype)[3] and lo.dtype == dtype
-    plain, top0 = L.copy(), np.empty(n, dtype)
-    nb.rowmax_subtract(plain, top0, np.dtype(dtype).type(-np.inf))
-    rows, top = L.copy(), np.empty(n, dtype)
-    nb.rowmax_subtract(rows, top, lo)
-    cols, top_c = np.ascontiguousarray(L.T), np.empty(n, dtype)
-    nb.colmax_subtract(cols, top_c, lo)
-    moved, top_r = np.empty((k, n), dtype), np.empty(n, dtype)
-    nb.colmax_subtract_rows(L, moved, top_r, lo)
+    plain, top0 = max_subtracted_three_ways(L, np.dtype(dtype).type(-np.inf))
+    rows, top = max_subtracted_three_ways(L, lo)
     np.testing.assert_array_equal(top, top0)
-    np.testing.assert_array_equal(cols, rows.T)
-    np.testing.assert_array_equal(moved, rows.T)
     below = plain < lo
     assert below.sum() > n  # the scale makes many differences fall below the cutoff
     assert np.all(rows[below] == -np.inf)

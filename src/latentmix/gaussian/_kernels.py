@@ -238,7 +238,7 @@ def _log_prob(
                 e = min(n, s + _STACKED_BLOCK)
                 np.matmul(Z[s:e, f1], W1, out=Y1[: e - s])
                 np.matmul(Z[s:e, f2], W2, out=Y2[: e - s])
-                _nb().stacked_sq2(Y1[: e - s], Y2[: e - s], b1, b2, c, k, view[:, s:e])
+                _nb().stacked_sq(Y1[: e - s], Y2[: e - s], b1, b2, c, k, view[:, s:e])
             return out, None
         W = np.ascontiguousarray(P.transpose(1, 0, 2).reshape(d, k * d))
         b = b.reshape(k * d)
@@ -247,10 +247,11 @@ def _log_prob(
             # from memory (a 1024-row chunk's product at D=64, K=32 is 16 MB).
             c = const.astype(dt)
             Y = np.empty((min(n, _STACKED_BLOCK), k * d), dtype=dt)
+            none = np.empty((Y.shape[0], 0), dtype=dt)
             for s in range(0, n, _STACKED_BLOCK):
                 e = min(n, s + _STACKED_BLOCK)
                 np.matmul(Z[s:e], W, out=Y[: e - s])
-                _nb().stacked_sq(Y[: e - s], b, c, k, view[:, s:e])
+                _nb().stacked_sq(Y[: e - s], none[: e - s], b, b[:0], c, k, view[:, s:e])
         else:
             Y = Z @ W
             Y -= b

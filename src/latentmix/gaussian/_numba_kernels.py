@@ -40,7 +40,6 @@ __all__ = [
     "scaled_deviations",
     "smallest",
     "stacked_sq",
-    "stacked_sq2",
 ]
 
 try:  # pragma: no cover - exercised by whichever environment runs the tests
@@ -77,35 +76,17 @@ def _jit_sum(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @_jit_sum
-def stacked_sq(Y: Any, b: Any, const: Any, n_components: int, out: Any) -> None:  # pragma: no cover
-    """out[k, i] = const[k] − ½ Σ_d (Y[i, kD + d] − b[kD + d])², with Y the stacked product.
-
-    ``out`` is component-major (K, n); pass ``A.T`` to fill a row-major (n, K) array ``A``.
-    The sums run in Y's dtype, as do ``b`` and ``const`` (a float64 literal would turn a
-    float32 loop into a float64 one, at half the vector width).
-    """
-    n = Y.shape[0]
-    d = Y.shape[1] // n_components
-    zero = np.zeros(1, dtype=Y.dtype)[0]
-    half = np.full(1, 0.5, dtype=Y.dtype)[0]
-    for i in range(n):
-        for k in range(n_components):
-            s = zero
-            base = k * d
-            for j in range(d):
-                t = Y[i, base + j] - b[base + j]
-                s += t * t
-            out[k, i] = const[k] - half * s
-
-
-@_jit_sum
-def stacked_sq2(
+def stacked_sq(
     Y1: Any, Y2: Any, b1: Any, b2: Any, const: Any, n_components: int, out: Any
 ) -> None:  # pragma: no cover
-    """As ``stacked_sq``, with component k's columns split between two stacked products.
+    """out[k, i] = const[k] − ½ |(z_i − c_k) P_k|² from stacked products Y1, Y2.
 
-    out[k, i] = const[k] − ½ (Σ_j (Y1[i, kH + j] − b1[kH + j])² + Σ_j (Y2[i, kG + j] −
-    b2[kG + j])²), H and G the widths per component of Y1 and Y2 (see ``_log_prob``).
+    Component k's columns of (z − c_k) P_k are Y1[i, kH + j] − b1[kH + j] and Y2[i, kG +
+    j] − b2[kG + j], H and G the widths per component of Y1 and Y2 (see ``_log_prob``; G
+    is 0 when one product holds them all). ``out`` is component-major (K, n); pass ``A.T``
+    to fill a row-major (n, K) array ``A``. The sums run in Y's dtype, as do ``b`` and
+    ``const`` (a float64 literal would turn a float32 loop into a float64 one, at half the
+    vector width).
     """
     n = Y1.shape[0]
     h1 = Y1.shape[1] // n_components
