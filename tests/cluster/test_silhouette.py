@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from scipy.spatial.distance import cdist
 from sklearn.metrics import silhouette_samples as sk_samples
 from sklearn.metrics import silhouette_score as sk_score
 
+from latentmix.cluster import _silhouette as silhouette_mod
 from latentmix.cluster import _silhouette_kernels as kernels
 from latentmix.cluster import silhouette_samples, silhouette_score
 from latentmix.cluster._silhouette import DEFAULT_CHUNK_BYTES, _samples
@@ -304,3 +306,24 @@ def test_works_without_numba() -> None:
         "    assert np.allclose(got, sk(X, labels), rtol=1e-10, atol=1e-12)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    "n_rows", [silhouette_mod.NUMBA_MIN_ROWS - 1, silhouette_mod.NUMBA_MIN_ROWS]
+)
+def test_small_inputs_stay_in_numpy(monkeypatch: pytest.MonkeyPatch, n_rows: int) -> None:
+    """Below NUMBA_MIN_ROWS rows the kernel (and its first compilation) is not used."""
+    seen: list[bool] = []
+    real = silhouette_mod._samples
+
+    def spy(*args: Any, use_numba: bool) -> Any:
+        seen.append(use_numba)
+        return real(*args, use_numba=use_numba)
+
+    monkeypatch.setattr(silhouette_mod, "_samples", spy)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n_rows, 2))
+    labels = rng.integers(0, 3, size=n_rows)
+    got = silhouette_samples(X, labels)
+    assert seen == [kernels.HAVE_NUMBA and n_rows >= silhouette_mod.NUMBA_MIN_ROWS]
+    np.testing.assert_allclose(got, sk_samples(X, labels), rtol=1e-10, atol=1e-12)

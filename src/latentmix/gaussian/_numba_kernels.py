@@ -207,13 +207,15 @@ def rowmax_subtract(A: Any, top: Any, lo: Any) -> None:  # pragma: no cover
     """
     n, k = A.shape
     ninf = np.full(1, -np.inf, dtype=A.dtype)[0]
+    pinf = np.full(1, np.inf, dtype=A.dtype)[0]
+    zero = np.zeros(1, dtype=A.dtype)[0]  # (a float64 0.0 made the float32 loop float64)
     for i in range(n):
         m = A[i, 0]
         for j in range(1, k):
             if A[i, j] > m:
                 m = A[i, j]
-        if not (m > -1e308 and m < 1e308):
-            m = 0.0
+        if not (m > ninf and m < pinf):
+            m = zero
         top[i] = m
         for j in range(k):
             v = A[i, j] - m
@@ -331,18 +333,19 @@ def exp_constants(dtype: Any) -> Any:
     float64 (remainder below 4e-18 on |r| <= ln2/2), 7 for float32 (below its rounding).
 
     The cutoff (also the E-step's ``lo`` for NumPy's exp, see ``rowmax_subtract``) keeps
-    subnormal numbers out of the responsibilities and the products made from them: on
+    subnormal numbers out of the responsibilities and most products made from them: on
     CPUs that handle subnormals in microcode they cost 10-40x (Intel Xeon, one thread:
     sgemm of 16 x 20k responsibilities, half subnormal, 13.3 ms vs 0.37; np.exp giving
-    subnormals 1.56 vs 0.14 ms). For float64 it is where exp turns subnormal (e^-708).
-    For float32 it is e^-69, about 2^-100, not e^-87: a responsibility is the exp times up
-    to 1/K, then times the design values, and those products must stay normal too. What
-    it drops is below 1e-30 of the row's largest term, far under float32's rounding.
+    subnormals 1.56 vs 0.14 ms). It is not where exp itself turns subnormal (e^-87 in
+    float32, e^-708 in float64) but about 2^26 above it: e^-69 ≈ 2^-99.5 and e^-690 ≈
+    2^-995.5, so that the exp divided by a row sum of up to K, times sample weights or the
+    design values, still stays normal in all but extreme cases. What it drops is below
+    1e-30 (float32) or 1e-299 (float64) of the row's largest term.
     """
     if np.dtype(dtype) == np.float32:
         base, degree = [1.4426950408889634, 0.693359375, -2.12194440e-4, -69.0], 7
     else:
-        base, degree = [1.4426950408889634, 0.6931471803691238, 1.9082149292705877e-10, -708.0], 13
+        base, degree = [1.4426950408889634, 0.6931471803691238, 1.9082149292705877e-10, -690.0], 13
     taylor = [1.0 / math.factorial(j) for j in range(degree, -1, -1)]
     return np.array(base + taylor, dtype=dtype)
 
@@ -410,8 +413,9 @@ def _exp_block(blk: Any, tp: Any, m: int, cst: Any) -> None:  # pragma: no cover
     An exp that vectorises, so that the E-step needs no separate NumPy pass over the
     chunk: x = k ln2 + r with |r| <= ln2/2 and exp(x) = 2^k · p(r), p the Taylor polynomial
     (see :func:`exp_constants`, which gives ``cst``), 2^k made from its exponent bits.
-    Below −708 (float64) or −87 (float32) the result is 0, where NumPy gives a subnormal
-    number; elsewhere it is within a few ulp of ``np.exp``.
+    Below the cutoff, −690 (float64) or −69 (float32), the result is 0, where NumPy gives
+    a tiny or subnormal number (see ``exp_constants``); elsewhere it is within a few ulp
+    of ``np.exp``.
     """
     dt = blk.dtype
     lo = cst[3]
