@@ -176,9 +176,9 @@ def silhouette_samples(
         raise ValueError(f"chunk_bytes must be a positive integer, got {chunk_bytes!r}.")
     # Small inputs stay in NumPy: there they take milliseconds, while the kernel's first
     # compilation on a machine (cached afterwards) took 1.4 s.
-    n_rows = np.shape(X)[0] if np.ndim(X) else 0
-    use_numba = HAVE_NUMBA and n_rows >= NUMBA_MIN_ROWS
-    return _samples(X, labels, metric, int(chunk_bytes), kwds, use_numba=use_numba)
+    Xa = np.asarray(X)  # once: ``_check_inputs`` then finds an array
+    use_numba = HAVE_NUMBA and Xa.ndim > 0 and Xa.shape[0] >= NUMBA_MIN_ROWS
+    return _samples(Xa, labels, metric, int(chunk_bytes), kwds, use_numba=use_numba)
 
 
 def _samples(

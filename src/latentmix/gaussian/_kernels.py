@@ -218,43 +218,36 @@ def _log_prob(
         P = prec_chol.astype(dt, copy=False)
         # Block k of the stacked product is Z @ P_k: one BLAS call for all components.
         b = np.einsum("kd,kde->ke", centers, prec_chol).astype(dt)
-        pieces = _triangular_pieces(P) if _numba(n) else None
-        if pieces is not None:
+        if _numba(n):
+            # By blocks of rows, so that the stacked products are read back from cache,
+            # not from memory (a 1024-row chunk's n × KD product at D=64, K=32 is 16 MB).
             # P_k triangular (as Cholesky factors are): each half of the columns of Z P_k
             # reads only the features where its half of P_k is not zero, so two stacked
             # products, one over half the features, do 3/4 of the multiplications (D=64,
             # K=32, 100k rows, one thread, log-densities: 596 -> 538 ms float64, 298 ->
-            # 270 float32).
+            # 270 float32). Otherwise the first product holds every column, the second none.
+            every = slice(None)
+            pieces = _triangular_pieces(P) or ((every, every), (every, slice(d, d)))
             c = const.astype(dt)
-            rows = min(n, _STACKED_BLOCK)
+            block_rows = min(n, _STACKED_BLOCK)
             parts = []
             for feats, cols in pieces:
                 Pc = P[:, feats, cols]
-                Wc = np.ascontiguousarray(Pc.transpose(1, 0, 2).reshape(Pc.shape[1], -1))
+                Wc = np.ascontiguousarray(
+                    Pc.transpose(1, 0, 2).reshape(Pc.shape[1], k * Pc.shape[2])
+                )
                 bc = np.ascontiguousarray(b[:, cols]).reshape(-1)
-                parts.append((feats, Wc, bc, np.empty((rows, Wc.shape[1]), dtype=dt)))
+                parts.append((feats, Wc, bc, np.empty((block_rows, Wc.shape[1]), dtype=dt)))
             (f1, W1, b1, Y1), (f2, W2, b2, Y2) = parts
             for s in range(0, n, _STACKED_BLOCK):
                 e = min(n, s + _STACKED_BLOCK)
                 np.matmul(Z[s:e, f1], W1, out=Y1[: e - s])
                 np.matmul(Z[s:e, f2], W2, out=Y2[: e - s])
                 _nb().stacked_sq(Y1[: e - s], Y2[: e - s], b1, b2, c, k, view[:, s:e])
-            return out, None
-        W = np.ascontiguousarray(P.transpose(1, 0, 2).reshape(d, k * d))
-        b = b.reshape(k * d)
-        if _numba(n):
-            # By blocks of rows, so that the n × KD product is read back from cache, not
-            # from memory (a 1024-row chunk's product at D=64, K=32 is 16 MB).
-            c = const.astype(dt)
-            Y = np.empty((min(n, _STACKED_BLOCK), k * d), dtype=dt)
-            none = np.empty((Y.shape[0], 0), dtype=dt)
-            for s in range(0, n, _STACKED_BLOCK):
-                e = min(n, s + _STACKED_BLOCK)
-                np.matmul(Z[s:e], W, out=Y[: e - s])
-                _nb().stacked_sq(Y[: e - s], none[: e - s], b, b[:0], c, k, view[:, s:e])
         else:
+            W = np.ascontiguousarray(P.transpose(1, 0, 2).reshape(d, k * d))
             Y = Z @ W
-            Y -= b
+            Y -= b.reshape(k * d)
             np.square(Y, out=Y)
             sq = Y.reshape(n, k, d).sum(axis=2)
             rows = view.T  # ``out`` indexed (n, K), whichever layout it has
